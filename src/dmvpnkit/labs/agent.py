@@ -1,0 +1,178 @@
+"""In-guest agent: runs commands for the host over the UML console line.
+
+One JSON object per line, both ways; output bytes travel base64-encoded so the line
+discipline never sees them raw. Host -> guest:
+  {"op": "run", "id": 7, "argv": [...], "env": {...}, "cwd": "...", "pty": false}
+  {"op": "stdin", "id": 7, "data": "<b64>"}   {"op": "stdin", "id": 7, "eof": true}
+  {"op": "signal", "id": 7, "sig": 2}         {"op": "poweroff"}
+Guest -> host:
+  {"ready": true}   {"id": 7, "fd": 1, "data": "<b64>"}   {"id": 7, "rc": 0}
+Every command runs in its own process group so a signal reaches all it started.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pty
+import selectors
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Job:
+    proc: subprocess.Popen
+    fds: dict[int, int] = field(default_factory=dict)   # our read fd -> stream number
+    stdin_fd: int | None = None
+    exited_at: float | None = None
+
+
+class Agent:
+    def __init__(self, line: str):
+        self.fd = os.open(line, os.O_RDWR | os.O_NOCTTY)
+        if os.isatty(self.fd):
+            tty.setraw(self.fd, termios.TCSANOW)
+        self.sel = selectors.DefaultSelector()
+        self.jobs: dict[int, _Job] = {}
+        self.buf = b""
+        self.running = True
+
+    def send(self, msg: dict) -> None:
+        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        while data:
+            n = os.write(self.fd, data)
+            data = data[n:]
+
+    def serve(self) -> None:
+        self.sel.register(self.fd, selectors.EVENT_READ, None)
+        self.send({"ready": True, "pid": os.getpid()})
+        while self.running or self.jobs:
+            for key, _ in self.sel.select(timeout=0.2):
+                if key.data is None:
+                    self._read_line()
+                else:
+                    self._read_output(*key.data)
+            self._reap()
+
+    def _read_line(self) -> None:
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            self.running = False
+            self.sel.unregister(self.fd)
+            return
+        self.buf += chunk
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            if line.strip():
+                try:
+                    self._handle(json.loads(line))
+                except (ValueError, KeyError, TypeError) as e:
+                    self.send({"error": f"bad request {line[:200]!r}: {e}"})
+
+    def _handle(self, msg: dict) -> None:
+        op = msg["op"]
+        if op == "run":
+            self._start(msg)
+        elif op == "stdin":
+            job = self.jobs.get(msg["id"])
+            if job and job.stdin_fd is not None:
+                if msg.get("eof"):
+                    os.close(job.stdin_fd)
+                    job.stdin_fd = None
+                else:
+                    os.write(job.stdin_fd, base64.b64decode(msg["data"]))
+        elif op == "signal":
+            job = self.jobs.get(msg["id"])
+            if job:
+                try:
+                    os.killpg(job.proc.pid, int(msg["sig"]))
+                except ProcessLookupError:
+                    pass
+        elif op == "poweroff":
+            for job in self.jobs.values():
+                try:
+                    os.killpg(job.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.running = False
+        else:
+            self.send({"error": f"unknown op {op!r}"})
+
+    def _start(self, msg: dict) -> None:
+        jid = msg["id"]
+        env = {**os.environ, **msg.get("env", {}), "DMVPNKIT_IN_GUEST": "1"}
+        try:
+            if msg.get("pty"):
+                master, slave = pty.openpty()
+                proc = subprocess.Popen(msg["argv"], cwd=msg.get("cwd"), env=env, stdin=slave,
+                                        stdout=slave, stderr=slave, start_new_session=True)
+                os.close(slave)
+                job = _Job(proc, {master: 1}, master)
+            else:
+                proc = subprocess.Popen(msg["argv"], cwd=msg.get("cwd"), env=env, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        start_new_session=True)
+                job = _Job(proc, {proc.stdout.fileno(): 1, proc.stderr.fileno(): 2},
+                           proc.stdin.fileno())
+        except OSError as e:
+            self.send({"id": jid, "fd": 2, "data": base64.b64encode(f"dmvpnkit agent: {e}\n".encode()).decode()})
+            self.send({"id": jid, "rc": 127})
+            return
+        self.jobs[jid] = job
+        for rfd in job.fds:
+            os.set_blocking(rfd, False)
+            self.sel.register(rfd, selectors.EVENT_READ, (jid, rfd))
+
+    def _read_output(self, jid: int, rfd: int) -> None:
+        job = self.jobs[jid]
+        try:
+            data = os.read(rfd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:     # a pty master reads EIO once the child side is gone
+            data = b""
+        if data:
+            self.send({"id": jid, "fd": job.fds[rfd], "data": base64.b64encode(data).decode()})
+            return
+        self.sel.unregister(rfd)
+        del job.fds[rfd]
+        if rfd != job.stdin_fd:
+            os.close(rfd)
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for jid, job in list(self.jobs.items()):
+            if job.proc.poll() is None:
+                continue
+            job.exited_at = job.exited_at or now
+            # Daemons a command started may still hold its pipes: after the command
+            # itself exits, give output 0.5 s to drain, then report the exit status.
+            if job.fds and now - job.exited_at > 0.5:
+                for rfd in list(job.fds):
+                    self.sel.unregister(rfd)
+                    del job.fds[rfd]
+                    if rfd != job.stdin_fd:
+                        os.close(rfd)
+            if not job.fds:
+                if job.stdin_fd is not None:
+                    try:
+                        os.close(job.stdin_fd)
+                    except OSError:
+                        pass
+                del self.jobs[jid]
+                self.send({"id": jid, "rc": job.proc.returncode})
+
+
+def main() -> None:
+    Agent(sys.argv[1]).serve()
+
+
+if __name__ == "__main__":
+    main()

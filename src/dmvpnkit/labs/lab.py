@@ -1,0 +1,222 @@
+"""A running lab: topology + backend + implementation drivers, and its lab directory.
+
+The lab directory holds everything needed to understand or rebuild a run:
+`lab.json` (what was asked for, the resolved topology, timings, state), rendered
+configs and daemon logs under `nodes/<name>/`. `Lab.from_dir()` reattaches to a
+running lab from it; the kernel state (namespaces, daemons) is the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .. import __version__
+from . import spec as specmod
+from .frr import FrrDriver
+from .netns import NetnsLab, list_netns, ns_prefix, reap
+from .spec import Topology
+
+IMPLEMENTATIONS = {"frr": FrrDriver}
+LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+T = TypeVar("T")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class ConvergenceTimeout(LabError):
+    pass
+
+
+def parse_impl(text: str) -> dict[str, str]:
+    """`frr` or `hub=frr,spoke=nhrpd` -> {role: implementation} for hub and spoke."""
+    roles = {"hub": "", "spoke": ""}
+    for part in text.split(","):
+        role, eq, impl = part.strip().partition("=")
+        if not eq:
+            roles = {r: role for r in roles}
+            continue
+        if role not in roles:
+            raise LabError(f"--impl {text!r}: unknown role {role!r} (roles: hub, spoke)")
+        roles[role] = impl
+    for role, impl in roles.items():
+        if impl not in IMPLEMENTATIONS:
+            raise LabError(f"--impl {text!r}: no implementation {impl!r} for {role} "
+                           f"(available: {', '.join(IMPLEMENTATIONS)})")
+    if len(set(roles.values())) > 1:
+        raise LabError(f"--impl {text!r}: mixing implementations needs a second driver; "
+                       f"only {', '.join(IMPLEMENTATIONS)} exists so far")
+    return roles
+
+
+def check_name(name: str) -> str:
+    if not name or len(name) > 24 or any(c not in LAB_NAME_CHARS for c in name):
+        raise LabError(f"lab name {name!r}: use 1-24 of [a-z0-9_] (it prefixes namespace names)")
+    return name
+
+
+def wait_until(what: str, probe: Callable[[], T], timeout: float, interval: float = 0.2,
+               ok: Callable[[T], bool] = bool) -> T:
+    """Poll `probe` until `ok(value)`; on timeout the last value is the error's evidence."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = probe()
+        except Exception as e:  # noqa: BLE001 - daemons may not answer yet; keep the evidence
+            last = e
+        else:
+            if ok(last):
+                return last
+        if time.monotonic() > deadline:
+            raise ConvergenceTimeout(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class Timings:
+    kernel: float = 0.0
+    topology: float = 0.0
+    daemons: float = 0.0
+    convergence: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.kernel + self.topology + self.daemons + self.convergence
+
+    def line(self) -> str:
+        return (f"bring-up {self.total:.1f} s: kernel {self.kernel:.1f} s, topology {self.topology:.1f} s, "
+                f"daemons {self.daemons:.1f} s, convergence {self.convergence:.1f} s")
+
+
+@dataclass
+class Lab:
+    name: str
+    topo: Topology
+    lab_dir: Path
+    impl: dict[str, str]
+    phase: int
+    topology_file: str = ""
+    kernel: str = "host"
+    timings: Timings = field(default_factory=Timings)
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        self.net = NetnsLab(self.topo, self.name)
+        self.driver = IMPLEMENTATIONS[self.impl["hub"]](self.net, self.lab_dir, self.phase)
+
+    # ------------------------------------------------------------ persistence
+    @property
+    def json_path(self) -> Path:
+        return self.lab_dir / "lab.json"
+
+    def save(self, state: str) -> None:
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "dmvpnkit": __version__, "name": self.name, "state": state,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "topology_file": self.topology_file, "params": self.topo.params,
+            "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
+            "netns_prefix": ns_prefix(self.name), "timings": asdict(self.timings),
+            "topology": specmod.to_dict(self.topo),
+        }
+        tmp = self.json_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, self.json_path)
+
+    @classmethod
+    def from_dir(cls, lab_dir: Path) -> "Lab":
+        doc = read_lab_json(lab_dir)
+        topo = specmod.load(doc["topology_file"], {k: str(v) for k, v in doc["params"].items()} or None)
+        lab = cls(name=doc["name"], topo=topo, lab_dir=lab_dir, impl=doc["impl"], phase=doc["phase"],
+                  topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"))
+        lab.timings = Timings(**doc.get("timings", {}))
+        return lab
+
+    # ------------------------------------------------------------ lifecycle
+    def up(self, log: Callable[[str], None] = print, timeout: float | None = None) -> Timings:
+        leftovers = reap(ns_prefix(self.name))
+        if leftovers:
+            log(f"reaped {len(leftovers)} namespaces left by an earlier run of lab {self.name}")
+        self.save("starting")
+        try:
+            t = time.monotonic()
+            self.net.build()
+            self.timings.topology = time.monotonic() - t
+            log(f"topology: {len(self.topo.nodes)} nodes, {len(self.topo.links)} links "
+                f"in {self.timings.topology:.1f} s")
+            t = time.monotonic()
+            self.driver.write_configs()
+            self.driver.start()
+            self.timings.daemons = time.monotonic() - t
+            log(f"daemons: {self.driver.name} on {len(self.topo.hubs) + len(self.topo.spokes)} "
+                f"DMVPN nodes in {self.timings.daemons:.1f} s")
+            t = time.monotonic()
+            self.wait_converged(timeout)
+            self.timings.convergence = time.monotonic() - t
+            log(f"converged: every spoke registered with its NHS in {self.timings.convergence:.1f} s")
+        except BaseException:
+            self.down()
+            self.save("failed")
+            raise
+        self.save("up")
+        return self.timings
+
+    def registered(self) -> dict[str, list[str]]:
+        """Per hub, the spokes (by name) not yet in its cache as dynamic entries."""
+        missing: dict[str, list[str]] = {}
+        for hub in self.topo.hubs:
+            have = {e.protocol for e in self.driver.cache(hub.name) if e.type == "dynamic"}
+            lost = [s.name for s in self.topo.spokes if hub.name in s.nhs and str(s.tunnel) not in have]
+            if lost:
+                missing[hub.name] = lost
+        return missing
+
+    def wait_converged(self, timeout: float | None = None) -> None:
+        # Registration is sent at start-up and retried with back-off well inside one
+        # hold time; allow one hold time plus the daemons' start-up per spoke.
+        limit = timeout or self.topo.dmvpn.holdtime + 0.5 * len(self.topo.spokes)
+        wait_until("every spoke registered with its NHS (hub -> spokes missing)",
+                   self.registered, limit, ok=lambda missing: not missing)
+
+    def down(self) -> list[str]:
+        try:
+            self.driver.stop()
+        finally:
+            removed = self.net.destroy()
+        return removed
+
+    def status(self) -> dict[str, Any]:
+        nodes = []
+        for n in self.topo.nodes.values():
+            row: dict[str, Any] = {"name": n.name, "role": n.role, "netns": self.net.ns(n.name),
+                                   "up": self.net.ns(n.name) in list_netns(self.net.prefix)}
+            if n.is_dmvpn and row["up"]:
+                row.update(nbma=str(n.nbma), tunnel=str(n.tunnel), lan=str(n.lan))
+                try:
+                    row["cache"] = [asdict(e) for e in self.driver.cache(n.name)]
+                    row["shortcuts"] = [asdict(e) for e in self.driver.shortcuts(n.name)]
+                    row["gre1"] = self.net.counters(n.name, "gre1")
+                except Exception as e:  # noqa: BLE001 - a dead daemon is status, not a crash
+                    row["error"] = str(e)
+            nodes.append(row)
+        return {"name": self.name, "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
+                "topology": self.topo.name, "lab_dir": str(self.lab_dir),
+                "timings": {**asdict(self.timings), "total": self.timings.total}, "nodes": nodes}
+
+
+def read_lab_json(lab_dir: Path) -> dict[str, Any]:
+    path = lab_dir / "lab.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"{path}: no such lab (lab.json missing)") from None
+    except ValueError as e:
+        raise LabError(f"{path}: not valid JSON: {e}") from None

@@ -1,0 +1,24 @@
+#!/bin/sh
+# PID 1 of the UML lab kernel. The root filesystem is the host's (hostfs), so the
+# guest sees the same paths, venv and repository; only what must be the guest's own
+# (/run with netns mounts and daemon sockets, /dev/pts, /dev/shm) is a fresh tmpfs.
+# Kernel command-line words KEY=value arrive here as environment: DK_PYTHON.
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs -o mode=755 tmpfs /run
+mount -t tmpfs tmpfs /dev/shm 2>/dev/null || { mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm; }
+mkdir -p /dev/pts /run/netns /run/lock && mount -t devpts devpts /dev/pts
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+
+# Modules come from Debian's UML tree through a private -d root in tmpfs, so the
+# host's /lib/modules is never written.
+rel=$(uname -r)
+mkdir -p /run/dk-modules/lib/modules && ln -s "/usr/lib/uml/modules/$rel" "/run/dk-modules/lib/modules/$rel"
+modprobe -d /run/dk-modules -a veth ip_gre esp4 xfrm_user af_key nfnetlink_log xt_NFLOG \
+    nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_hashlimit xt_conntrack sch_netem \
+    || echo "dmvpnkit-init: modprobe failed" >&2
+ip link set lo up
+
+"$DK_PYTHON" -m dmvpnkit.labs.agent /dev/tty1
+echo "dmvpnkit-init: agent exited with $?"
+poweroff -f

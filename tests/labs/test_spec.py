@@ -1,0 +1,101 @@
+"""Topology specs: shipped files load, bad files fail with every error and its path."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from dmvpnkit.labs import spec
+
+TOPOLOGIES = Path(__file__).parents[2] / "topologies"
+
+
+@pytest.mark.parametrize("path", sorted(TOPOLOGIES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_topologies_load(path: Path) -> None:
+    topo = spec.load(path)
+    assert topo.hubs and topo.spokes
+    for s in topo.spokes:
+        assert s.nhs and all(h in topo.nodes for h in s.nhs)
+        assert s.tunnel in topo.dmvpn.tunnel_prefix
+    addrs = [i.address.ip for n in topo.nodes.values() for i in n.ifaces]
+    assert len(addrs) == len(set(addrs)), "auto-assignment produced a duplicate address"
+
+
+def test_hub_nspoke_takes_the_spoke_count() -> None:
+    topo = spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokes": "20"})
+    assert len(topo.spokes) == 20
+    assert topo.params == {"spokes": 20, "lan_hosts": True}
+    assert len({s.lan for s in topo.spokes}) == 20
+    assert spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokes": "3", "lan_hosts": "false"}).lan_host("spoke1") is None
+
+
+def test_nat_spoke_sits_behind_its_nat_box() -> None:
+    topo = spec.load(TOPOLOGIES / "two_spokes_one_nat.yaml")
+    nat = topo.nodes["nat1"]
+    assert topo.nodes["spoke2"].nbma_iface == "nat1"
+    assert topo.nodes["spoke2"].nbma in IPv4Network("192.168.0.0/16")
+    assert nat.public_iface == "inet" and {i.peer for i in nat.ifaces} == {"inet", "spoke2", "spoke3"}
+
+
+def test_explicit_addresses_are_kept() -> None:
+    topo = spec.loads("""
+name: x
+hubs: {hub1: {nbma: 198.51.100.2/30, tunnel: 10.255.0.1, lan: 10.0.0.0/24}}
+spokes: {spoke1: {}}
+""")
+    hub = topo.nodes["hub1"]
+    assert hub.nbma == IPv4Address("198.51.100.2") and hub.gateway == IPv4Address("198.51.100.1")
+    assert hub.tunnel == IPv4Address("10.255.0.1")
+    assert topo.nodes["spoke1"].lan != hub.lan
+
+
+BAD = """
+name: bad
+dmvpn: {holdtime: 0, colour: blue}
+hubs:
+  hub1: {lan: 10.1.1.0/24}
+spokes:
+  spoke1: {nhs: [hub9], lan: 10.1.1.0/24, tunnel: 10.255.0.1}
+  spoke2: {behind: nat7, lan: 10.0.300.0/24}
+  Spoke3: {}
+"""
+
+
+def test_every_error_is_reported_at_once_with_its_path() -> None:
+    with pytest.raises(spec.SpecError) as ei:
+        spec.loads(BAD, source="bad.yaml")
+    paths = {i.path for i in ei.value.issues}
+    assert {"dmvpn.holdtime", "dmvpn.colour", "spokes.spoke1.nhs[0]", "spokes.spoke2.behind",
+            "spokes.spoke2.lan", "spokes.Spoke3", "spokes.spoke1.tunnel", "lan"} <= paths, paths
+    text = str(ei.value)
+    assert "bad.yaml: spokes.spoke1.nhs[0]: no hub named 'hub9' (hint: hubs: hub1)" in text
+    assert "duplicate address 10.255.0.1" in text and "overlap" in text
+
+
+@pytest.mark.parametrize("text, path, words", [
+    ("name: x\nspokes: {spoke1: {}}\n", "hubs", "at least one hub"),
+    ("name: x\nhubs: {hub1: {}}\nspokes: {hub1: {}}\n", "spokes.hub1", "already used"),
+    ("- a list\n", "<document>", "mapping"),
+    ("name: x\nhubs: {hub1: {lan: 10.0.0.0/29}}\n", "hubs.hub1.lan", "too small"),
+    ("name: [unclosed\n", "line 2", "invalid YAML"),
+    ("name: x\nhubs: {hub1: {}}\nnats: {nat1: {}}\n", "nats.nat1", "nothing behind it"),
+])
+def test_bad_specs(text: str, path: str, words: str) -> None:
+    with pytest.raises(spec.SpecError) as ei:
+        spec.loads(text)
+    assert any(i.path.startswith(path) and words in i.message for i in ei.value.issues), ei.value.issues
+
+
+def test_template_parameters_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(spec.SpecError, match=r"params.spokez: unknown parameter \(hint: known: lan_hosts, spokes\)"):
+        spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokez": "3"})
+    with pytest.raises(spec.SpecError, match="takes no parameters"):
+        spec.load(TOPOLOGIES / "hub_2spoke.yaml", {"spokes": "3"})
+    broken = tmp_path / "t.yaml"
+    broken.write_text("params: {n: 1}\n---\nname: {{ m }}\n")
+    with pytest.raises(spec.SpecError, match="cannot render.*'m' is undefined"):
+        spec.load(broken)
+    with pytest.raises(spec.SpecError, match="cannot read"):
+        spec.load(tmp_path / "missing.yaml")
