@@ -110,6 +110,7 @@ def _pollable_stdin() -> bool:
 
 def _forward(name: str, argv: list[str], pty: bool = False, env: dict[str, str] | None = None) -> int:
     stdin = sys.stdin.buffer if pty or _pollable_stdin() else None
+    env = {**({"DMVPNKIT_DEBUG": "1"} if os.environ.get("DMVPNKIT_DEBUG") else {}), **(env or {})}
     return Guest(name).run([sys.executable, "-m", "dmvpnkit.cli.main", "lab", *argv],
                            env=env, stdin=stdin, pty=pty)
 

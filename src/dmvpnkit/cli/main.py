@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (RuntimeError, ValueError, OSError) as e:
         # Our errors carry their evidence in the message; a traceback would bury it.
+        if os.environ.get("DMVPNKIT_DEBUG"):
+            raise
         print(f"dmvpnkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -113,22 +113,25 @@ class FrrDriver:
                     (d / f"{daemon}.conf").write_text(text)
 
     def start(self) -> None:
-        """Start every daemon of every DMVPN node; returns once all have daemonised."""
-        procs = []
-        for node in self.topo.nodes.values():
-            if not node.is_dmvpn:
-                continue
-            if node.role == "hub" and self.phase == 3:
-                self.lab.run(node.name, ["iptables-legacy", *REDIRECT_RULE])
+        """Start every daemon of every DMVPN node; returns once all have daemonised.
+
+        All zebras first, then staticd and nhrpd everywhere once their zebra
+        listens: node by node would serialise each zebra's start-up wait.
+        """
+        nodes = [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
+        for name in nodes:
+            if self.topo.nodes[name].role == "hub" and self.phase == 3:
+                self.lab.run(name, ["iptables-legacy", *REDIRECT_RULE])
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
-            for d in (RUN_DIR, RUN_DIR / self.pathspace(node.name), self.dir / "nodes" / node.name):
+            for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):
                 d.mkdir(parents=True, exist_ok=True)
                 shutil.chown(d, "frr", "frr")
-            for daemon in DAEMONS:
-                procs.append((node.name, daemon, self._spawn(node.name, daemon)))
-                if daemon == "zebra":   # the others connect to zebra at start-up
-                    self._wait_socket(node.name, "zebra", procs[-1][2])
+        zebras = {name: self._spawn(name, "zebra") for name in nodes}
+        procs = [(name, "zebra", p) for name, p in zebras.items()]
+        for name, p in zebras.items():
+            self._wait_socket(name, "zebra", p)
+            procs += [(name, d, self._spawn(name, d)) for d in DAEMONS if d != "zebra"]
         for node, daemon, p in procs:
             if p.wait(timeout=30) != 0:
                 raise RuntimeError(f"{node}: {daemon} failed to start (exit {p.returncode}); "
