@@ -141,7 +141,10 @@ class Lab:
         return lab
 
     # ------------------------------------------------------------ lifecycle
-    def up(self, log: Callable[[str], None] = print, timeout: float | None = None) -> Timings:
+    def up(self, log: Callable[[str], None] = print, timeout: float | None = None,
+           before_daemons: Callable[["Lab"], None] | None = None) -> Timings:
+        """Build, start, wait for convergence. `before_daemons` runs once the topology
+        exists and nothing has been sent yet: where a capture of bring-up starts."""
         leftovers = reap(ns_prefix(self.name))
         if leftovers:
             log(f"reaped {len(leftovers)} namespaces left by an earlier run of lab {self.name}")
@@ -152,6 +155,8 @@ class Lab:
             self.timings.topology = time.monotonic() - t
             log(f"topology: {len(self.topo.nodes)} nodes, {len(self.topo.links)} links "
                 f"in {self.timings.topology:.1f} s")
+            if before_daemons is not None:
+                before_daemons(self)
             t = time.monotonic()
             self.driver.write_configs()
             self.driver.start()
