@@ -74,3 +74,17 @@ def test_shortcut_is_installed_on_the_spoke(redirected, lab) -> None:
     """The spoke installs a shortcut route for the resolved prefix via the far spoke."""
     cuts = lab.driver.shortcuts("spoke1")
     assert any(c.prefix == "10.1.2.0/24" and c.via == "10.255.0.12" for c in cuts), cuts
+
+
+@pytest.mark.spec("rfc2332", "5.2.2", "MUST")
+def test_resolution_reply_names_the_far_spoke(redirected, lab) -> None:
+    """"The Resolution Reply ... contains the NBMA address of the destination" in a CIE
+    whose prefix covers the requested address (5.2.2)."""
+    fs = redirected["frames"]
+    replies = [f for f in fs if f.nhrp and f.nhrp.op == "resolution-reply" and f.node == "spoke1"
+               and f.nhrp.dst_proto == "10.1.2.10"]
+    assert replies, show(fs)
+    cies = replies[0].nhrp.cies
+    assert cies and cies[0].code == 0, f"negative or empty Resolution Reply:\n{replies[0]}\n{cies}"
+    assert cies[0].client_nbma == str(lab.topo.nodes["spoke2"].nbma), cies
+    assert 24 <= cies[0].prefix_len <= 32, f"prefix /{cies[0].prefix_len} does not describe spoke2's LAN"

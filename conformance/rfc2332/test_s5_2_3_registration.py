@@ -50,3 +50,24 @@ def test_registration_reply_echoes_request_id_and_succeeds(lab) -> None:
                    and f.nhrp.request_id == req.nhrp.request_id and f.ts >= req.ts]
         assert replies, f"no Registration Reply with request ID {req.nhrp.request_id} to {req.src}:\n{show(fs)}"
         assert all(c.code == 0 for c in replies[0].nhrp.cies), f"registration refused:\n{replies[0]}"
+
+
+@pytest.mark.spec("rfc2332", "5.2.3", "MUST")
+def test_registration_unique_flag_follows_configuration(lab) -> None:
+    """"U bit: This is the Uniqueness bit." Spokes are configured `registration no-unique`,
+    so no Registration Request may claim a unique binding (5.2.3, flags 0x8000)."""
+    fs = [f for f in registrations(lab) if f.nhrp and f.nhrp.op == "registration-request"]
+    assert fs, "no Registration Request captured"
+    assert not [f for f in fs if f.nhrp.flags & 0x8000], show([f for f in fs if f.nhrp.flags & 0x8000])
+
+
+@pytest.mark.spec("rfc2332", "5.2.4", "MUST")
+def test_registration_reply_goes_back_to_the_registering_nbma(lab) -> None:
+    """"The Registration Reply is sent ... to the station which sent the Registration
+    Request" (5.2.4): from the NHS's NBMA address to the spoke's."""
+    fs = registrations(lab)
+    hub = str(lab.topo.nodes["hub1"].nbma)
+    for spoke in lab.topo.spokes:
+        got = [f for f in fs if f.nhrp and f.nhrp.op == "registration-reply" and f.node == spoke.name]
+        assert got, f"{spoke.name} received no Registration Reply:\n{show(fs)}"
+        assert {(f.src, f.dst) for f in got} == {(hub, str(spoke.nbma))}, show(got)
