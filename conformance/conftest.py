@@ -1,30 +1,63 @@
-"""Shared case helpers: traffic between LAN hosts, the frames a case saw."""
+"""Helpers the cases share: traffic between LAN hosts, the lab's address book."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from .wire import Frame, frames
+from dmvpnkit.capture import Timeline
 
 
-class Traffic:
-    def __init__(self, lab: Any):
-        self.lab = lab
+@dataclass(frozen=True)
+class Ping:
+    sent: int
+    received: int
+    output: str
 
-    def ping(self, src_node: str, dst_node: str, count: int, interval: float = 0.1) -> str:
-        dst = str(self.lab.topo.nodes[dst_node].iface(dst_node.removesuffix("_h")).address.ip)
-        return self.lab.net.run(src_node, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "1", dst],
-                                check=False).stdout
+    @property
+    def lossless(self) -> bool:
+        return self.sent > 0 and self.received == self.sent
+
+    def __str__(self) -> str:
+        return self.output
 
 
-@pytest.fixture
-def traffic(lab: Any) -> Traffic:
-    return Traffic(lab)
+def ping(lab: Any, src: str, dst: str, count: int, interval: float = 0.2, wait: float = 1.0) -> Ping:
+    """`ping` from node `src` to address `dst`; counts parsed from ping's summary line."""
+    out = lab.net.run(src, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait), dst],
+                      check=False, timeout=count * interval + wait + 30).stdout
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    return Ping(int(m[1]), int(m[2]), out) if m else Ping(0, 0, out)
 
 
-def seen(capture: Any) -> list[Frame]:
-    """Stop the capture (flushing pcaps) and decode what it saw."""
-    capture.stop()
-    return frames(capture.dir)
+def lan_host(lab: Any, spoke: str) -> str:
+    """The address of a spoke's LAN host (`spoke1` -> 10.1.1.10)."""
+    h = lab.topo.nodes[f"{spoke}_h"]
+    return str(h.iface(spoke).address.ip)
+
+
+def bringup(lab: Any) -> Timeline:
+    """What the lab's NBMA interfaces carried from before the daemons started until now."""
+    return lab.bringup.timeline()
+
+
+def nbma(lab: Any, node: str) -> str:
+    return str(lab.topo.nodes[node].nbma)
+
+
+def tunnel(lab: Any, node: str) -> str:
+    return str(lab.topo.nodes[node].tunnel)
+
+
+def hairpin(lab: Any, tag: str, src: str = "spoke1", dst: str = "spoke2") -> dict[str, Any]:
+    """The phase 3 scenario: traffic between two spokes' LAN hosts that first hairpins
+    through the hub, then (once the spoke has resolved) a second, faster burst."""
+    from dmvpnkit.labs.tap import LabCapture
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
+    cap.start()
+    first = ping(lab, f"{src}_h", lan_host(lab, dst), 5, 0.5)
+    # Traffic Indication follows the first hairpinned packet after ~1 s of NFLOG
+    # batching; the second burst goes once the spoke has resolved and installed it.
+    later = ping(lab, f"{src}_h", lan_host(lab, dst), 10, 0.1)
+    return {"first": first, "later": later, "timeline": cap.timeline()}

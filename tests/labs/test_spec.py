@@ -92,10 +92,26 @@ def test_template_parameters_are_checked(tmp_path: Path) -> None:
     with pytest.raises(spec.SpecError, match=r"params.spokez: unknown parameter \(hint: known: lan_hosts, spokes\)"):
         spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokez": "3"})
     with pytest.raises(spec.SpecError, match="takes no parameters"):
-        spec.load(TOPOLOGIES / "hub_2spoke.yaml", {"spokes": "3"})
+        spec.load(TOPOLOGIES / "spoke_nat.yaml", {"spokes": "3"})
+    assert spec.load(TOPOLOGIES / "hub_2spoke.yaml", {"holdtime": "15"}).dmvpn.holdtime == 15
     broken = tmp_path / "t.yaml"
     broken.write_text("params: {n: 1}\n---\nname: {{ m }}\n")
     with pytest.raises(spec.SpecError, match="cannot render.*'m' is undefined"):
         spec.load(broken)
     with pytest.raises(spec.SpecError, match="cannot read"):
         spec.load(tmp_path / "missing.yaml")
+
+
+def test_peers_get_an_nbma_and_a_tunnel_address_but_no_daemon() -> None:
+    topo = spec.load(TOPOLOGIES / "hub_peer.yaml")
+    peer = topo.nodes["peer1"]
+    assert (peer.role, str(peer.tunnel), peer.is_dmvpn) == ("peer", "10.255.0.101", False)
+    assert topo.nbma_names()[str(peer.nbma)] == "peer1"
+
+
+def test_nbma_names_map_a_nat_to_its_public_address() -> None:
+    topo = spec.load(TOPOLOGIES / "spoke_nat.yaml")
+    nat = topo.nodes["nat1"]
+    names = topo.nbma_names()
+    assert names[str(nat.iface(nat.public_iface).address.ip)] == "nat1"
+    assert names[str(topo.nodes["spoke2"].nbma)] == "spoke2"

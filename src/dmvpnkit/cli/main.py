@@ -9,7 +9,7 @@ import sys
 
 from .. import __version__
 
-SUBCOMMANDS = ("lab", "decode")
+SUBCOMMANDS = ("lab", "decode", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,13 @@ REDIRECT_RULE = ["-A", "FORWARD", "-i", "gre1", "-o", "gre1", "-m", "hashlimit",
                  "--hashlimit-srcmask", "24", "--hashlimit-dstmask", "24", "--hashlimit-name",
                  "loglimit-0", "-j", "NFLOG", "--nflog-group", str(NFLOG_GROUP), "--nflog-size", "128"]
 
+# Multicast sent into the tunnel is handed to nhrpd (which unicasts a copy to every
+# registered spoke) and dropped, as the kernel cannot send it on an mGRE interface.
+MCAST_NFLOG_GROUP = 2
+MCAST_RULES = [["-A", "OUTPUT", "-o", "gre1", "-d", "224.0.0.0/4", "-j", "NFLOG", "--nflog-group",
+                str(MCAST_NFLOG_GROUP)],
+               ["-A", "OUTPUT", "-o", "gre1", "-d", "224.0.0.0/4", "-j", "DROP"]]
+
 _env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/frr"),
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                           keep_trailing_newline=True)
@@ -71,7 +78,8 @@ def vty(sock_path: Path, *commands: str, timeout: float = 10.0) -> str:
 def render(topo: Topology, node: Node, phase: int) -> dict[str, str]:
     """The three config files of one node, by daemon name."""
     nhs = [_nhs_view(topo, topo.nodes[h]) for h in node.nhs]
-    ctx = dict(topo=topo, node=node, phase=phase, nhs=nhs, nflog_group=NFLOG_GROUP)
+    ctx = dict(topo=topo, node=node, phase=phase, nhs=nhs, nflog_group=NFLOG_GROUP,
+               mcast_nflog_group=MCAST_NFLOG_GROUP)
     return {d: _env.get_template(f"{d}.conf.j2").render(**ctx) for d in DAEMONS}
 
 
@@ -120,8 +128,9 @@ class FrrDriver:
         """
         nodes = [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
         for name in nodes:
-            if self.topo.nodes[name].role == "hub" and self.phase == 3:
-                self.lab.run(name, ["iptables-legacy", *REDIRECT_RULE])
+            if self.topo.nodes[name].role == "hub":
+                for rule in MCAST_RULES + ([REDIRECT_RULE] if self.phase == 3 else []):
+                    self.lab.run(name, ["iptables-legacy", *rule])
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):
@@ -152,6 +161,24 @@ class FrrDriver:
             if time.monotonic() > deadline or (p.poll() not in (None, 0)):
                 raise RuntimeError(f"{node}: {daemon} did not open its vty socket")
             time.sleep(0.02)
+
+    def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
+        """Kill one daemon of one node (SIGTERM, then SIGKILL), as a crash or an admin would."""
+        pid_file = RUN_DIR / self.pathspace(node) / f"{daemon}.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            raise RuntimeError(f"{node}: {daemon} is not running (no {pid_file})") from None
+        kill_all([pid])
+        for f in (pid_file, self.sock(node, daemon)):
+            f.unlink(missing_ok=True)
+
+    def start_daemon(self, node: str, daemon: str = "nhrpd") -> None:
+        p = self._spawn(node, daemon)
+        if p.wait(timeout=30) != 0:
+            raise RuntimeError(f"{node}: {daemon} failed to start (exit {p.returncode}); "
+                               f"see {self.dir / 'nodes' / node / (daemon + '.log')}")
+        self._wait_socket(node, daemon, p)
 
     def stop(self) -> None:
         pids = []

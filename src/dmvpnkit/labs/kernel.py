@@ -5,9 +5,11 @@ reading config files, so a module that could load but is forbidden counts as mis
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +78,35 @@ def uml_available() -> str | None:
     """Path of the UML kernel if it and its module tree are installed."""
     exe = shutil.which(UML_BINARY)
     return exe if exe and UML_MODULES.is_dir() and any(UML_MODULES.iterdir()) else None
+
+
+XSTATE_SHIM = Path(__file__).with_name("umlxstate.c")
+SHIM_CACHE = Path("/run/dmvpnkit")
+
+
+def uml_env() -> dict[str, str]:
+    """Environment for `linux.uml`: the host's, plus the XSAVE shim preloaded.
+
+    Debian's UML 6.1 cannot restore FP state on hosts whose XSAVE area outgrew its
+    buffer (AMX CPUs); every guest process then dies. The shim (umlxstate.c) is
+    harmless elsewhere, so it is always used; built once per source version.
+    """
+    src = XSTATE_SHIM.read_bytes()
+    so = SHIM_CACHE / f"umlxstate-{hashlib.sha256(src).hexdigest()[:12]}.so"
+    if not so.exists():
+        SHIM_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = so.with_suffix(f".{os.getpid()}.tmp")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise NoLabKernel("building the UML XSAVE shim needs a C compiler (apt-get install gcc libc6-dev)")
+        done = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(XSTATE_SHIM), "-ldl"],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise NoLabKernel(f"building {XSTATE_SHIM} failed:\n{done.stderr}")
+        tmp.replace(so)
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = " ".join(filter(None, [env.get("LD_PRELOAD", ""), str(so)]))
+    return env
 
 
 def in_guest() -> bool:

@@ -139,7 +139,7 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):    # gone: before the open (ENOENT) or during the read (ESRCH)
         return False
 
 
@@ -194,20 +194,22 @@ class NetnsLab:
             ipr.link("set", index=idx, state="up")
         if node.gateway is not None:
             ipr.route("add", dst="0.0.0.0/0", gateway=str(node.gateway))
-        if node.is_dmvpn:
-            self._mgre(node)
+        if node.is_dmvpn or node.role == "peer":
+            self._mgre(node)        # a peer's tunnel makes its kernel accept GRE it gets
         if node.role == "nat":
             self.run(node.name, [IPTABLES, "-t", "nat", "-A", "POSTROUTING", "-o", str(node.public_iface),
                                  "-j", "MASQUERADE"])
 
     def _mgre(self, node: Node) -> None:
-        """`ip tunnel add gre1 mode gre key K ttl 64 local NBMA dev ETH` - no remote: mGRE."""
+        """`ip tunnel add gre1 mode gre key K ttl 64 dev ETH`: no remote (mGRE) and no
+        local either, as FRR documents it: outer sources follow the NBMA interface's
+        address, so renumbering that interface needs no change to the tunnel."""
         ipr = self.ipr(node.name)
         d = self.topo.dmvpn
         kw: dict = {}
         if d.gre_key is not None:
             kw = dict(gre_ikey=d.gre_key, gre_okey=d.gre_key, gre_iflags=GRE_KEY, gre_oflags=GRE_KEY)
-        ipr.link("add", ifname="gre1", kind="gre", gre_local=str(node.nbma), gre_ttl=64,
+        ipr.link("add", ifname="gre1", kind="gre", gre_ttl=64,
                  gre_link=ipr.link_lookup(ifname=node.nbma_iface)[0], **kw)
         idx = ipr.link_lookup(ifname="gre1")[0]
         ipr.addr("add", index=idx, address=str(node.tunnel), prefixlen=32)

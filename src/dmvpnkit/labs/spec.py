@@ -122,6 +122,13 @@ class Topology:
     def lan_host(self, node: str) -> Node | None:
         return self.nodes.get(f"{node}_h")
 
+    def nbma_names(self) -> dict[str, str]:
+        """NBMA address -> node: each DMVPN node's own, and each NAT box's public one."""
+        names = {str(n.nbma): n.name for n in self.nodes.values() if n.nbma_iface}
+        names.update({str(n.iface(n.public_iface).address.ip): n.name
+                      for n in self.nodes.values() if n.public_iface})
+        return names
+
 
 # ---------------------------------------------------------------- loading
 
@@ -181,13 +188,14 @@ def _coerce(value: Any, default: Any) -> Any:
 
 # ---------------------------------------------------------------- validation
 
-_TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats"}
+_TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers"}
 _DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix"}
 _ADDR_KEYS = {"nbma_pool", "private_pool", "lan_pool"}
 _NODE_KEYS = {
     "hub": {"nbma", "tunnel", "lan", "lan_host", "behind"},
     "spoke": {"nbma", "tunnel", "lan", "lan_host", "behind", "nhs"},
     "nat": {"public"},
+    "peer": {"nbma", "tunnel"},
 }
 
 
@@ -262,7 +270,7 @@ class _Validator:
         if not isinstance(router, str) or not NAME_RE.match(router):
             self.err("router", f"invalid node name {router!r}", NAME_RE.pattern)
             router = "inet"
-        sections = {role: doc.get(f"{role}s") or {} for role in ("hub", "spoke", "nat")}
+        sections = {role: doc.get(f"{role}s") or {} for role in ("hub", "spoke", "nat", "peer")}
         for role, sec in sections.items():
             if not isinstance(sec, dict):
                 self.err(f"{role}s", f"expected a mapping of {role} names, got {type(sec).__name__}")
@@ -342,7 +350,9 @@ class _Validator:
             nodes[n] = Node(n, "nat", gateway=gw, public_iface=iface)
 
         tunnel_prefix = dmvpn.tunnel_prefix
-        for role, sec, base in (("hub", hubs, 1), ("spoke", spokes, 11)):
+        # Peers: scapy NHRP stations the suite drives by hand; an NBMA address and a
+        # tunnel address to claim, no daemon, no mGRE interface.
+        for role, sec, base in (("hub", hubs, 1), ("spoke", spokes, 11), ("peer", sections["peer"], 101)):
             for idx, (n, spec) in enumerate(sec.items()):
                 path = f"{role}s.{n}"
                 spec = self._keys(spec, path, _NODE_KEYS[role])
@@ -358,6 +368,9 @@ class _Validator:
                         self.err(path, "no tunnel address left in dmvpn.tunnel_prefix", "use a larger prefix")
                 if tun is not None:
                     claim(tun, f"{path}.tunnel")
+                if role == "peer":
+                    nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun)
+                    continue
                 lan = self._net(spec["lan"], f"{path}.lan") if "lan" in spec else alloc.take("lan_pool", 24)
                 if lan is not None:
                     alloc.reserve(lan)

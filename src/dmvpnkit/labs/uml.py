@@ -81,7 +81,7 @@ class Supervisor:
                 "rootflags=/", "rw", f"init={INIT}", "con=null", "con0=null,fd:1",
                 f"con1=fd:{fd}", f"DK_PYTHON={sys.executable}"]
         self.uml = subprocess.Popen(argv, pass_fds=[fd], stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log, start_new_session=True, cwd="/")
+                                    stderr=log, start_new_session=True, cwd="/", env=kernel.uml_env())
         guest_end.close()
         (self.dir / "uml.pid").write_text(str(self.uml.pid))
         self.guest = host_end
@@ -221,6 +221,7 @@ class Guest:
         if self.running() and self.sock.exists():
             return 0.0
         self.stop()                     # whatever a crashed run left behind
+        kernel.uml_env()                # build the shim here, where its error reaches the user
         self.dir.mkdir(parents=True, exist_ok=True)
         log = open(self.dir / "supervisor.log", "ab")
         sup = subprocess.Popen([sys.executable, "-m", "dmvpnkit.labs.uml", "supervise", self.lab, mem],

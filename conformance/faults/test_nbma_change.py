@@ -1,0 +1,79 @@
+"""Fault: a spoke's NBMA address changes (a new DHCP lease, a re-homed uplink)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dmvpnkit.capture import expect, expect_none, expect_reply
+from dmvpnkit.labs.faults import Faults
+from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
+from dmvpnkit.labs.tap import LabCapture
+
+from ..conftest import lan_host, nbma, ping, tunnel
+
+pytestmark = pytest.mark.topology("hub_2spoke")
+
+
+@pytest.fixture(scope="module")
+def renumbered(lab):
+    """spoke1 moves to a new NBMA address while spoke2 (in phase 3) holds a shortcut to it;
+    observed until the hub's binding follows (bounded by one registration period)."""
+    if lab.phase == 3:
+        ping(lab, "spoke2_h", lan_host(lab, "spoke1"), 5, 0.5)       # spoke2 -> spoke1 shortcut
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "nbma_change")
+    cap.start()
+    old = nbma(lab, "spoke1")
+    out: dict = {"old": old}
+    with Faults(lab).nbma_change("spoke1") as new:
+        out["new"], out["t_change"] = str(new), time.time()
+        hold = lab.topo.dmvpn.holdtime
+
+        def moved() -> bool:
+            e = next((e for e in lab.driver.cache("hub1") if e.protocol == tunnel(lab, "spoke1")), None)
+            return e is not None and e.nbma == str(new)
+        try:
+            wait_until("hub1's binding for spoke1 to move", moved, timeout=hold)
+            out["moved"] = True
+        except ConvergenceTimeout:
+            out["moved"] = False
+        out["cache"] = lab.driver.cache("hub1")
+        if lab.phase == 3:
+            out["t_traffic"] = time.time()
+            ping(lab, "spoke2_h", lan_host(lab, "spoke1"), 5, 0.5)
+            out["later"] = ping(lab, "spoke2_h", lan_host(lab, "spoke1"), 10, 0.1)
+        out["timeline"] = cap.timeline()
+    return out
+
+
+@pytest.mark.spec("rfc2332", "5.2.3", "MUST")
+def test_spoke_reregisters_from_its_new_address(renumbered) -> None:
+    """A station whose NBMA address changed registers again, its Registration Request
+    carrying the new address as Source NBMA Address, and the NHS accepts it."""
+    tl = renumbered["timeline"]
+    req = expect(tl, f"spoke1 registering from its new address {renumbered['new']}", node="spoke1",
+                 op="registration-request", direction="out", src=renumbered["new"],
+                 src_nbma=renumbered["new"], after=renumbered["t_change"])
+    reply = expect_reply(tl, req)
+    assert reply.nhrp.cies and reply.nhrp.cies[0].code == 0, reply
+
+
+@pytest.mark.spec("rfc2332", "5.2.3", "MUST")
+def test_hub_binding_moves_to_the_new_address(renumbered) -> None:
+    """The NHS's binding for the spoke's tunnel address follows the new NBMA address
+    within one registration period (the hold time)."""
+    assert renumbered["moved"], f"hub1 still maps spoke1 to {renumbered['old']}: {renumbered['cache']}"
+
+
+@pytest.mark.phases(3)
+@pytest.mark.spec("rfc2332", "5.2.5", "SHOULD")
+def test_no_traffic_to_the_old_address(renumbered) -> None:
+    """Shortcuts to the old NBMA address go away or are repaired: a Purge Request is
+    "sent from an NHS to a station to cause it to delete previously cached information
+    ... when the information may be no longer valid" (5.2.5). After the move, traffic
+    from spoke2 to spoke1's LAN flows and none is sent to the old address."""
+    tl = renumbered["timeline"]
+    assert renumbered["later"].lossless, renumbered["later"]
+    expect_none(tl, f"data sent to spoke1's old address {renumbered['old']}", node="spoke2", data="icmp",
+                dst=renumbered["old"], after=renumbered["t_traffic"])

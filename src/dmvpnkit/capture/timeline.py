@@ -1,0 +1,260 @@
+"""One time-ordered timeline from the per-node captures of a lab.
+
+Each pcap is one node's view (`<node>__<iface>.pcap`): a packet sent from spoke1 to
+hub1 appears twice, once as spoke1's "out" and once as hub1's "in". Cases pick the
+view they mean by `node`, which is what an engineer reading two tcpdumps does too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, overload
+
+from ..nhrp.model import DecodeError, Message, Op, decode
+from . import pcap
+
+GRE, ESP, UDP, ICMP, TCP = 47, 50, 17, 1, 6
+MACS_FILE = "macs.json"         # written by the tap: "<node>__<iface>" -> the interface's MAC
+GRE_NHRP, GRE_IPV4 = 0x2001, 0x0800
+# Request op -> its reply op, for pairing by request ID.
+REPLY_OF = {Op.RESOLUTION_REQUEST: Op.RESOLUTION_REPLY, Op.REGISTRATION_REQUEST: Op.REGISTRATION_REPLY,
+            Op.PURGE_REQUEST: Op.PURGE_REPLY}
+
+
+@dataclass(frozen=True)
+class Event:
+    ts: float
+    node: str                   # whose capture this is
+    iface: str
+    src: str                    # outer (NBMA) addresses
+    dst: str
+    direction: str = "?"        # "out" (sent by node), "in", or "?" when not known
+    nhrp: Message | None = None
+    data: str = ""              # non-NHRP summary, e.g. "icmp type 8 10.1.1.10>10.1.2.10"
+    error: str = ""             # why an NHRP packet did not decode
+    raw: bytes = b""            # the NHRP packet's bytes, for offsets in Error Indications
+
+    @property
+    def what(self) -> str:
+        if self.nhrp is not None:
+            return f"NHRP {self.nhrp.summary()}"
+        if self.error:
+            return f"NHRP undecodable: {self.error}"
+        return self.data
+
+    def line(self, names: dict[str, str] | None = None) -> str:
+        def n(a: str) -> str:
+            return f"{a}({names[a]})" if names and a in names else a
+        arrow = {"out": "->", "in": "<-"}.get(self.direction, "  ")
+        return f"{self.ts:.6f} {self.node:<8} {arrow} {n(self.src)}>{n(self.dst)} {self.what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"ts": self.ts, "node": self.node, "iface": self.iface, "src": self.src,
+                             "dst": self.dst, "direction": self.direction, "summary": self.what}
+        if self.nhrp is not None:
+            d["nhrp"] = _jsonable(dataclasses.asdict(self.nhrp))
+        return d
+
+    def __str__(self) -> str:
+        return self.line()
+
+
+@dataclass(frozen=True)
+class Pair:
+    request: Event
+    reply: Event | None
+
+    @property
+    def rtt(self) -> float | None:
+        return None if self.reply is None else self.reply.ts - self.request.ts
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v.hex() if isinstance(v, bytes) else v
+
+
+_ip = functools.lru_cache(maxsize=4096)(socket.inet_ntoa)   # lab captures see few addresses
+
+
+def _inner_summary(ip: bytes) -> str:
+    if len(ip) < 20 or ip[0] >> 4 != 4:
+        return f"ip? {len(ip)} bytes"
+    ihl, proto = (ip[0] & 0x0F) * 4, ip[9]
+    pair = f"{_ip(ip[12:16])}>{_ip(ip[16:20])}"
+    if proto == ICMP and len(ip) > ihl:
+        return f"icmp type {ip[ihl]} {pair}"
+    if proto in (UDP, TCP) and len(ip) >= ihl + 4:
+        sport, dport = struct.unpack_from(">HH", ip, ihl)
+        return f"{'udp' if proto == UDP else 'tcp'} {pair} {sport}>{dport}"
+    return f"proto {proto} {pair}"
+
+
+def _gre_payload(gre: bytes) -> tuple[int, bytes] | None:
+    if len(gre) < 4:
+        return None
+    flags, proto = struct.unpack_from(">HH", gre, 0)
+    off = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+    return (proto, gre[off:]) if len(gre) >= off else None
+
+
+def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset(),
+              mac: bytes | None = None) -> Iterator[Event]:
+    """Decode one capture file into events (non-IPv4 frames are skipped). Direction
+    comes from the link layer where it can (SLL packet type, or the interface's own
+    `mac` as Ethernet source), else from the node's `own` NBMA addresses."""
+    for rec in pcap.read(path):
+        ip = pcap.ipv4_payload(rec)
+        if ip is None or len(ip) < 20:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        src, dst, proto = _ip(ip[12:16]), _ip(ip[16:20]), ip[9]
+        total = struct.unpack_from(">H", ip, 2)[0]
+        body = ip[ihl:total] if ihl <= total <= len(ip) else ip[ihl:]
+        if rec.outgoing is not None:
+            direction = "out" if rec.outgoing else "in"
+        elif mac is not None and rec.linktype == pcap.ETHERNET:
+            direction = "out" if rec.data[6:12] == mac else "in"
+        elif own:
+            direction = "out" if src in own else "in"
+        else:
+            direction = "?"
+        base = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction)
+        if proto == GRE:
+            gre = _gre_payload(body)
+            if gre is None:
+                yield Event(**base, data="gre (truncated)")
+            elif gre[0] == GRE_NHRP:
+                try:
+                    yield Event(**base, nhrp=decode(gre[1]), raw=gre[1])
+                except DecodeError as e:
+                    yield Event(**base, error=str(e), raw=gre[1])
+            elif gre[0] == GRE_IPV4:
+                yield Event(**base, data=_inner_summary(gre[1]))
+            else:
+                yield Event(**base, data=f"gre proto 0x{gre[0]:04x}")
+        elif proto == ESP and len(body) >= 8:
+            spi, seq = struct.unpack_from(">II", body, 0)
+            yield Event(**base, data=f"esp spi=0x{spi:08x} seq={seq}")
+        else:
+            yield Event(**base, data=_inner_summary(ip))
+
+
+class Timeline(Sequence[Event]):
+    """Events from any number of captures, ordered by time; `names` maps NBMA
+    addresses to node names (for direction and for readable failure messages)."""
+
+    def __init__(self, events: Iterable[Event], names: dict[str, str] | None = None):
+        self.events = sorted(events, key=lambda e: e.ts)
+        self.names = dict(names or {})
+
+    @classmethod
+    def from_pcaps(cls, paths: Iterable[Path], names: dict[str, str] | None = None) -> Timeline:
+        """Capture files named `<node>__<iface>.pcap` (any other name: node = file stem)."""
+        names = names or {}
+        events: list[Event] = []
+        for p in paths:
+            p = Path(p)
+            node, _, iface = p.stem.partition("__")
+            own = frozenset(a for a, n in names.items() if n == node)
+            events.extend(events_of(p, node, iface, own, _macs(p.parent).get(p.stem)))
+        return cls(events, names)
+
+    @classmethod
+    def from_dir(cls, directory: Path, names: dict[str, str] | None = None) -> Timeline:
+        return cls.from_pcaps(sorted(Path(directory).glob("*.pcap")), names)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+    @overload
+    def __getitem__(self, i: slice) -> Timeline: ...
+
+    def __getitem__(self, i: int | slice) -> Event | Timeline:
+        return Timeline(self.events[i], self.names) if isinstance(i, slice) else self.events[i]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def where(self, pred: Callable[[Event], bool] | None = None, **match: Any) -> Timeline:
+        """Events for which `pred` holds and every `match` key matches (see `matches`)."""
+        return Timeline((e for e in self.events if (pred is None or pred(e)) and matches(e, **match)),
+                        self.names)
+
+    def pairs(self) -> list[Pair]:
+        """Each request with the reply its sender saw: same node, reply op, request ID
+        and source protocol address (RFC 2332 5.2: the replier copies both)."""
+        out: list[Pair] = []
+        open_: dict[tuple[str, int, int, str], int] = {}
+        for e in self.events:
+            m = e.nhrp
+            if m is None:
+                continue
+            if m.op_type in REPLY_OF:
+                open_[(e.node, REPLY_OF[Op(m.op_type)], m.request_id, m.src_proto)] = len(out)
+                out.append(Pair(e, None))
+            else:
+                i = open_.pop((e.node, m.op_type, m.request_id, m.src_proto), None)
+                if i is not None:
+                    out[i] = Pair(out[i].request, e)
+        return out
+
+    def around(self, ts: float, before: int = 15, after: int = 15) -> Timeline:
+        i = next((k for k, e in enumerate(self.events) if e.ts >= ts), len(self.events))
+        return self[max(0, i - before):i + after]
+
+    def format(self, limit: int = 40, mark: Event | None = None) -> str:
+        shown = self.events[-limit:] if limit else self.events
+        if not shown:
+            return "(no packets captured)"
+        lines = [("=> " if e is mark else "   ") + e.line(self.names) for e in shown]
+        if len(self.events) > len(shown):
+            lines.insert(0, f"   ... {len(self.events) - len(shown)} earlier packets")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps([e.to_dict() for e in self.events], indent=1)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _macs(directory: Path) -> dict[str, bytes]:
+    try:
+        doc = json.loads((directory / MACS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: bytes.fromhex(v.replace(":", "")) for k, v in doc.items() if isinstance(v, str)}
+
+
+def matches(e: Event, **match: Any) -> bool:
+    """`node`, `src`, `dst`, `direction`, `iface`: equal; `op`: NHRP op name or Op;
+    `data`: prefix of the summary; `after`/`before`: timestamps; any other key: the
+    NHRP message field of that name (`request_id=7`, `dst_proto="10.1.2.10"`)."""
+    for k, v in match.items():
+        if k in ("node", "src", "dst", "direction", "iface"):
+            if getattr(e, k) != v:
+                return False
+        elif k == "after":
+            if e.ts <= v:
+                return False
+        elif k == "before":
+            if e.ts >= v:
+                return False
+        elif k == "data":
+            if not e.data.startswith(v):
+                return False
+        elif k == "op":
+            if e.nhrp is None or (e.nhrp.op_type != v if isinstance(v, int) else e.nhrp.op != v):
+                return False
+        elif e.nhrp is None or getattr(e.nhrp, k) != v:
+            return False
+    return True

@@ -1,0 +1,92 @@
+"""A hand-driven NHRP station on a lab's NBMA network: the suite's probe.
+
+It owns a raw GRE socket opened in its own namespace (`peers:` in the topology), so
+what it sends leaves from its NBMA address like any spoke's packets, and everything
+GRE that reaches it is read back and decoded. Crafted and malformed packets come
+from `dmvpnkit.nhrp.build`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import select
+import socket
+import struct
+import time
+from typing import Callable
+
+from scapy.packet import Packet
+
+from ..nhrp.model import DecodeError, Message, Op, decode
+from .lab import Lab
+from .netns import inside
+
+GRE_KEY_PRESENT, GRE_NHRP = 0x2000, 0x2001
+
+
+class NhrpPeer:
+    def __init__(self, lab: Lab, name: str):
+        node = lab.topo.nodes[name]
+        self.name = name
+        self.nbma = str(node.nbma)
+        self.proto = str(node.tunnel)
+        self.key = lab.topo.dmvpn.gre_key
+        with inside(lab.net.ns(name)):      # a socket stays in the namespace it was made in
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
+        self.sock.bind((self.nbma, 0))
+        # Request IDs far from the daemons' own (FRR counts up from 1).
+        self._ids = itertools.count(0x5EED0000)
+
+    def request_id(self) -> int:
+        return next(self._ids)
+
+    def send(self, nhrp: Packet | bytes, to: str) -> None:
+        """Send NHRP bytes (well-formed or not) to an NBMA address, GRE-encapsulated."""
+        gre = struct.pack(">HH", GRE_KEY_PRESENT if self.key is not None else 0, GRE_NHRP)
+        if self.key is not None:
+            gre += struct.pack(">I", self.key)
+        self.sock.sendto(gre + bytes(nhrp), (to, 0))
+
+    def receive(self, until: Callable[[Message], bool], timeout: float) -> Message | None:
+        """The first NHRP message for which `until` holds, or None after `timeout` s.
+        Undecodable packets are skipped here; the capture keeps them as evidence."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([self.sock], [], [], left)[0]:
+                break
+            data = self.sock.recv(65535)
+            ihl = (data[0] & 0x0F) * 4
+            flags, proto = struct.unpack_from(">HH", data, ihl)
+            if proto != GRE_NHRP:
+                continue
+            off = ihl + 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+            try:
+                msg = decode(data[off:])
+            except DecodeError:
+                continue
+            if until(msg):
+                return msg
+        return None
+
+    def drain(self) -> None:
+        while select.select([self.sock], [], [], 0)[0]:
+            self.sock.recv(65535)
+
+    def exchange(self, nhrp: Packet | bytes, to: str, timeout: float, retries: int = 0) -> Message | None:
+        """Send a request; return the reply with its request ID, or an Error
+        Indication about it, whichever comes first (None: silence). Unanswered, it is
+        resent `retries` times, unchanged: "The same value MUST be used when resending
+        a "request"" (RFC 2332 5.2.0.1)."""
+        self.drain()
+        rid = decode(bytes(nhrp)).request_id if isinstance(nhrp, Packet) else None
+        for _ in range(retries + 1):
+            self.send(nhrp, to)
+            got = self.receive(lambda m: m.op_type == Op.ERROR_INDICATION
+                               or (m.op_type in (Op.RESOLUTION_REPLY, Op.REGISTRATION_REPLY, Op.PURGE_REPLY)
+                                   and (rid is None or m.request_id == rid)), timeout)
+            if got is not None:
+                return got
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
