@@ -95,11 +95,13 @@ def _nhs_view(topo: Topology, hub: Node) -> dict[str, Any]:
 class FrrDriver:
     name = "frr"
 
-    def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int):
+    def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int, nodes: list[str] | None = None):
         self.lab = lab
         self.topo = lab.topo
         self.dir = lab_dir
         self.phase = phase
+        # The DMVPN nodes this driver runs (all of them unless roles are mixed).
+        self.nodes = nodes if nodes is not None else [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
 
     def pathspace(self, node: str) -> str:
         return self.lab.ns(node)
@@ -113,7 +115,7 @@ class FrrDriver:
 
     # ------------------------------------------------------------ lifecycle
     def write_configs(self) -> None:
-        for node in self.topo.nodes.values():
+        for node in map(self.topo.nodes.__getitem__, self.nodes):
             if node.is_dmvpn:
                 d = self.dir / "nodes" / node.name
                 d.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,7 @@ class FrrDriver:
         All zebras first, then staticd and nhrpd everywhere once their zebra
         listens: node by node would serialise each zebra's start-up wait.
         """
-        nodes = [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
+        nodes = self.nodes
         for name in nodes:
             if self.topo.nodes[name].role == "hub":
                 for rule in MCAST_RULES + ([REDIRECT_RULE] if self.phase == 3 else []):
@@ -182,10 +184,10 @@ class FrrDriver:
 
     def stop(self) -> None:
         pids = []
-        for node in self.topo.nodes:
+        for node in self.nodes:
             pids += pids_in(self.lab.ns(node))
         kill_all(pids)
-        for node in self.topo.nodes:
+        for node in self.nodes:
             for f in (RUN_DIR / self.pathspace(node)).glob("*"):
                 f.unlink(missing_ok=True)
             try:

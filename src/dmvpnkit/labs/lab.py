@@ -20,9 +20,10 @@ from .. import __version__
 from . import spec as specmod
 from .frr import FrrDriver
 from .netns import NetnsLab, list_netns, ns_prefix, reap
+from .nhrpd import NhrpdDriver
 from .spec import Topology
 
-IMPLEMENTATIONS = {"frr": FrrDriver}
+IMPLEMENTATIONS: dict[str, Any] = {"frr": FrrDriver, "nhrpd": NhrpdDriver}
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 T = TypeVar("T")
 
@@ -50,10 +51,70 @@ def parse_impl(text: str) -> dict[str, str]:
         if impl not in IMPLEMENTATIONS:
             raise LabError(f"--impl {text!r}: no implementation {impl!r} for {role} "
                            f"(available: {', '.join(IMPLEMENTATIONS)})")
-    if len(set(roles.values())) > 1:
-        raise LabError(f"--impl {text!r}: mixing implementations needs a second driver; "
-                       f"only {', '.join(IMPLEMENTATIONS)} exists so far")
     return roles
+
+
+class Drivers:
+    """One driver per implementation in the lab, each running the nodes of the roles
+    it was given; per-node calls go to that node's driver."""
+
+    def __init__(self, impl: dict[str, str], net: NetnsLab, lab_dir: Path, phase: int):
+        self.impl = impl
+        self.drivers: dict[str, Any] = {}
+        self.by_node: dict[str, Any] = {}
+        for name in dict.fromkeys(impl.values()):
+            nodes = [n.name for n in net.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
+            drv = IMPLEMENTATIONS[name](net, lab_dir, phase, nodes)
+            self.drivers[name] = drv
+            self.by_node.update({n: drv for n in nodes})
+        self.name = combination(impl)
+
+    def versions(self) -> dict[str, str]:
+        return {name: d.version() for name, d in self.drivers.items()}
+
+    def unimplemented(self, feature: str) -> str | None:
+        """Why an implementation in this lab lacks `feature`, or None if none does."""
+        for name, d in self.drivers.items():
+            reason = getattr(d, "UNIMPLEMENTED", {}).get(feature)
+            if reason:
+                return f"{name}: {reason}"
+        return None
+
+    def write_configs(self) -> None:
+        for d in self.drivers.values():
+            d.write_configs()
+
+    def start(self) -> None:
+        for d in self.drivers.values():
+            d.start()
+
+    def stop(self) -> None:
+        for d in self.drivers.values():
+            d.stop()
+
+    def of(self, node: str) -> Any:
+        return self.by_node[node]
+
+    def cache(self, node: str) -> list:
+        return self.of(node).cache(node)
+
+    def nhs(self, node: str) -> list:
+        return self.of(node).nhs(node)
+
+    def shortcuts(self, node: str) -> list:
+        return self.of(node).shortcuts(node)
+
+    def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
+        self.of(node).stop_daemon(node, daemon)
+
+    def start_daemon(self, node: str, daemon: str = "nhrpd") -> None:
+        self.of(node).start_daemon(node, daemon)
+
+
+def combination(impl: dict[str, str]) -> str:
+    """`frr` when every role runs the same implementation, else `hub=frr,spoke=nhrpd`."""
+    names = set(impl.values())
+    return names.pop() if len(names) == 1 else ",".join(f"{r}={i}" for r, i in impl.items())
 
 
 def check_name(name: str) -> str:
@@ -110,7 +171,7 @@ class Lab:
     def __post_init__(self) -> None:
         check_name(self.name)
         self.net = NetnsLab(self.topo, self.name)
-        self.driver = IMPLEMENTATIONS[self.impl["hub"]](self.net, self.lab_dir, self.phase)
+        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase)
 
     # ------------------------------------------------------------ persistence
     @property

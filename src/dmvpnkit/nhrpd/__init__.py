@@ -1,1 +1,33 @@
-"""dmvpnkit.nhrpd"""
+"""dmvpnkit.nhrpd: our own NHRP node. A sans-IO engine (events in, actions out, an
+injected clock) with its own codec, independent of ``dmvpnkit.nhrp``; the kernel
+driver (mGRE via netlink, NFLOG, control socket) wraps it.
+
+Nothing here imports the rest of dmvpnkit.
+"""
+
+from dmvpnkit.nhrpd.codec import CodecError, EncodeError, Packet, decode, encode
+from dmvpnkit.nhrpd.config import Config, ConfigError
+from dmvpnkit.nhrpd.engine import Engine
+from dmvpnkit.nhrpd.events import (
+    Action,
+    AddRoute,
+    DelRoute,
+    Event,
+    Hairpin,
+    Log,
+    MapNeighbor,
+    NbmaChanged,
+    PacketIn,
+    Resolve,
+    Send,
+    Start,
+    Stop,
+    UnmapNeighbor,
+)
+from dmvpnkit.nhrpd.faults import Fault
+
+__all__ = [
+    "Action", "AddRoute", "CodecError", "Config", "ConfigError", "DelRoute", "EncodeError",
+    "Engine", "Event", "Fault", "Hairpin", "Log", "MapNeighbor", "NbmaChanged", "Packet",
+    "PacketIn", "Resolve", "Send", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
+]

@@ -1,0 +1,41 @@
+"""Deliberate non-conformance, one switch per kind of bug the conformance suite must
+catch (its mutation matrix: every case fails against at least one of these)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Fault(enum.Enum):
+    """Each value is the name a config's ``faults`` list may use (the member name works too)."""
+
+    SKIP_TRAFFIC_INDICATION = "skip-traffic-indication"  # hub never sends a Traffic Indication for hairpinned traffic
+    IGNORE_TRAFFIC_INDICATION = "ignore-traffic-indication"  # spoke never acts on a Traffic Indication
+    BAD_CHECKSUM = "bad-checksum"                  # every sent packet carries a wrong ar$chksum
+    ACCEPT_BAD_CHECKSUM = "accept-bad-checksum"    # received packets with a failed checksum are processed
+    ACCEPT_ANY_VERSION = "accept-any-version"      # ar$op.version other than 1 is processed as version 1
+    IGNORE_HOLDTIME = "ignore-holdtime"            # cache entries and shortcuts never expire
+    WRONG_REQUEST_ID = "wrong-request-id"          # replies echo the request's ID plus one
+    NO_ERROR_INDICATION = "no-error-indication"    # every Error Indication is silently left unsent
+    DROP_NAT_EXTENSION = "drop-nat-extension"      # no NAT extension (type 9) in requests or replies
+    BIND_CLAIMED_NBMA = "bind-claimed-nbma"        # hub binds the NBMA address a spoke claims, not the one seen
+    REGISTER_UNIQUE = "register-unique"            # registrations set the U bit although `unique` is off
+    NO_RENEWAL = "no-renewal"                      # a successful registration is never refreshed
+    NO_PURGE_REPLY = "no-purge-reply"              # Purge Requests are acted on but never answered
+    IGNORE_PURGE = "ignore-purge"                  # Purge Requests are neither acted on nor answered (as FRR 8.4)
+    NO_HOPCNT_DECREMENT = "no-hopcnt-decrement"    # a transit NHS forwards with the hop count unchanged
+    NO_TRANSIT_RECORD = "no-transit-record"        # a transit NHS does not append itself to the transit records
+    ACCEPT_UNIQUE_CONFLICT = "accept-unique-conflict"  # a unique binding is overwritten instead of NAKed with 14
+    NO_RESPONDER_EXTENSION = "no-responder-extension"  # replies leave the Responder Address extension empty
+    DROP_UNKNOWN_EXTENSION = "drop-unknown-extension"  # unknown non-compulsory extensions are not returned in replies
+    ZERO_HOPCNT = "zero-hopcnt"                    # every packet is originated with ar$hopcnt 0
+
+    @classmethod
+    def parse(cls, name: str) -> Fault:
+        """``skip-traffic-indication``, ``SKIP_TRAFFIC_INDICATION`` or ``skip_traffic_indication``."""
+        key = name.strip().replace("-", "_").upper()
+        try:
+            return cls[key]
+        except KeyError:
+            known = ", ".join(f.value for f in cls)
+            raise ValueError(f"unknown fault {name!r}; known: {known}") from None

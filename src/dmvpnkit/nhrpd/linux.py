@@ -1,0 +1,197 @@
+"""The engine on Linux: NHRP over the mGRE interface, mappings and routes by netlink.
+
+- NHRP packets travel over an AF_PACKET socket on the tunnel with protocol 0x2001:
+  the kernel adds the GRE header (key included) and sends to the NBMA address given
+  as the link-layer address, exactly as it does for FRR's nhrpd.
+- `MapNeighbor` is a neighbour entry on the tunnel (protocol -> NBMA), `AddRoute` a
+  route via the far end onlink: the kernel's own forwarding then goes spoke to spoke.
+- Hairpinned traffic arrives from an NFLOG group (iptables rule on the hub).
+- NBMA address changes come from netlink address events on the NBMA interface.
+- A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from . import engine as eng
+from .config import Config
+from .nflog import Nflog
+
+ETH_P_NHRP = 0x2001
+NUD_PERMANENT = 0x80
+RTNLGRP_IPV4_IFADDR = 0x10
+log = logging.getLogger("nhrpd")
+
+
+class LinuxNode:
+    def __init__(self, config: Config, control: Path, nbma_interface: str | None = None,
+                 nflog_group: int | None = None):
+        self.config = config
+        self.engine = eng.Engine(config, time.monotonic())
+        self.ipr = IPRoute()
+        self.ifindex = self.ipr.link_lookup(ifname=config.interface)[0]
+        self.nhrp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_NHRP))
+        self.nhrp.bind((config.interface, ETH_P_NHRP))
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.nhrp, selectors.EVENT_READ, self._on_nhrp)
+        self.nflog = Nflog(nflog_group) if nflog_group is not None else None
+        if self.nflog is not None:
+            self.sel.register(self.nflog, selectors.EVENT_READ, self._on_nflog)
+        self.nbma_interface = nbma_interface
+        self.addr_events: IPRoute | None = None
+        if nbma_interface is not None:
+            self.addr_events = IPRoute()
+            self.addr_events.bind(groups=RTNLGRP_IPV4_IFADDR)
+            self.sel.register(self.addr_events, selectors.EVENT_READ, self._on_addr)
+        control.unlink(missing_ok=True)
+        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.control.bind(str(control))
+        self.control.listen(8)
+        self.sel.register(self.control, selectors.EVENT_READ, self._on_control)
+        self.routes: set[str] = set()
+        self.running = True
+
+    # ------------------------------------------------------------ loop
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        signal.signal(signal.SIGINT, lambda *_: self._stop())
+        self._apply(self.engine.handle(eng.Start()))
+        while self.running:
+            deadline = self.engine.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for key, _ in self.sel.select(timeout):
+                try:
+                    key.data()
+                except OSError as e:        # one bad read must not take the node down
+                    log.warning("I/O error: %s", e)
+            self._apply(self.engine.tick(time.monotonic()))
+        self._apply(self.engine.handle(eng.Stop()))
+        self._cleanup()
+
+    def _stop(self) -> None:
+        self.running = False
+
+    # ------------------------------------------------------------ inputs
+    def _on_nhrp(self) -> None:
+        data, addr = self.nhrp.recvfrom(65535)
+        # sockaddr_ll: (ifname, proto, pkttype, hatype, addr); the NBMA source is addr.
+        src = str(IPv4Address(addr[4][:4])) if len(addr) > 4 and len(addr[4]) >= 4 else ""
+        if len(addr) > 2 and addr[2] == socket.PACKET_OUTGOING:
+            return
+        self.engine_now()
+        self._apply(self.engine.handle(eng.PacketIn(src_nbma=src, data=data)))
+
+    def _on_nflog(self) -> None:
+        assert self.nflog is not None
+        for packet in self.nflog.packets():
+            self.engine_now()
+            self._apply(self.engine.handle(eng.Hairpin(packet=packet)))
+
+    def _on_addr(self) -> None:
+        assert self.addr_events is not None
+        for msg in self.addr_events.get():
+            if msg.get("event") != "RTM_NEWADDR":
+                continue
+            link = self.ipr.link_lookup(ifname=self.nbma_interface)
+            if link and msg.get("index") == link[0]:
+                self.engine_now()
+                self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
+
+    def _on_control(self) -> None:
+        conn, _ = self.control.accept()
+        with conn:
+            conn.settimeout(2)
+            try:
+                req = json.loads(conn.recv(65536) or b"{}")
+                what = req.get("show")
+                views = self.engine.views()
+                reply: Any = views[what] if what in views else {"error": f"unknown view {what!r}",
+                                                                  "views": sorted(views)}
+            except (ValueError, OSError) as e:
+                reply = {"error": str(e)}
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def engine_now(self) -> None:
+        """Timers due before this input fire first: the engine sees time in order."""
+        self._apply(self.engine.tick(time.monotonic()))
+
+    # ------------------------------------------------------------ outputs
+    def _apply(self, actions: list) -> None:
+        for a in actions:
+            try:
+                self._do(a)
+            except OSError as e:
+                log.warning("%s failed: %s", type(a).__name__, e)
+
+    def _do(self, a: Any) -> None:
+        if isinstance(a, eng.Send):
+            self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
+                                      IPv4Address(a.dst_nbma).packed))
+        elif isinstance(a, eng.MapNeighbor):
+            self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT)
+        elif isinstance(a, eng.UnmapNeighbor):
+            self.ipr.neigh("del", dst=a.protocol, ifindex=self.ifindex)
+        elif isinstance(a, eng.AddRoute):
+            net = IPv4Network(a.prefix, strict=False)
+            self.ipr.route("replace", dst=str(net), gateway=a.via, oif=self.ifindex, flags=4,  # RTNH_F_ONLINK
+                           proto=4, priority=10)
+            self.routes.add(str(net))
+        elif isinstance(a, eng.DelRoute):
+            net = str(IPv4Network(a.prefix, strict=False))
+            self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
+            self.routes.discard(net)
+        elif isinstance(a, eng.Log):
+            log.log(getattr(logging, str(a.level).upper(), logging.INFO), "%s %s", a.message,
+                    json.dumps(a.fields, default=str, sort_keys=True))
+
+    def _cleanup(self) -> None:
+        for net in list(self.routes):
+            try:
+                self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
+            except OSError:
+                pass
+        for s in (self.nhrp, self.control):
+            s.close()
+        if self.nflog is not None:
+            self.nflog.close()
+        self.ipr.close()
+
+
+def query(control: Path, what: str, timeout: float = 5.0) -> Any:
+    """Ask a running node for one of its views."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(control))
+        s.sendall(json.dumps({"show": what}).encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def main(config_path: Path, control: Path, nbma_interface: str | None, nflog_group: int | None,
+         log_file: Path | None) -> int:
+    # Our decisions at DEBUG; libraries (pyroute2 logs every netlink message) at WARNING.
+    logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.WARNING,
+                        format="%(asctime)s.%(msecs)03d nhrpd %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.DEBUG)
+    config = Config.from_dict(json.loads(Path(config_path).read_text()))
+    node = LinuxNode(config, control, nbma_interface, nflog_group)
+    log.info("started pid %d on %s", os.getpid(), config.interface)
+    node.run()
+    return 0

@@ -1,0 +1,199 @@
+"""Every Fault switch, and what it visibly breaks (the suite's mutation matrix rests
+on these effects). Each test runs the same scenario with and without the fault."""
+
+from __future__ import annotations
+
+from scapy.layers.inet import ICMP, IP
+
+from dmvpnkit.nhrp import build
+from dmvpnkit.nhrp.build import Malformation, malform
+from dmvpnkit.nhrpd import codec
+from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
+from dmvpnkit.nhrpd.events import AddRoute, Hairpin, PacketIn, Resolve, Send, Stop
+from dmvpnkit.nhrpd.faults import Fault
+
+from .harness import HOLD, HUB, SPOKES, Net, hub_config, spoke_config
+
+S1, S2 = SPOKES["spoke1"], SPOKES["spoke2"]
+PEER = "172.16.0.99"
+PING = bytes(IP(src="10.1.1.10", dst="10.1.2.10") / ICMP())
+
+
+def lab(hub: tuple[Fault, ...] = (), spoke: tuple[Fault, ...] = (), **spoke_kw) -> Net:
+    net = Net()
+    net.add("hub1", hub_config(faults=[f.value for f in hub]))
+    for name in ("spoke1", "spoke2"):
+        net.add(name, spoke_config(name, faults=[f.value for f in spoke], **spoke_kw))
+    net.start()
+    return net
+
+
+def probe(net: Net, data: bytes, node: str = "hub1") -> list[codec.Packet]:
+    return [codec.decode(a.data) for a in net.engine(node).handle(PacketIn(PEER, data)) if isinstance(a, Send)]
+
+
+def hub_cache(net: Net) -> dict[str, dict]:
+    return {e["protocol"]: e for e in net.engine("hub1").views()["cache"]}
+
+
+def test_every_fault_has_a_test() -> None:
+    names = {name for name in globals() if name.startswith("test_")}
+    for fault in Fault:
+        assert f"test_{fault.name.lower()}" in names, fault
+
+
+def test_skip_traffic_indication() -> None:
+    for faults, count in (((), 1), ((Fault.SKIP_TRAFFIC_INDICATION,), 0)):
+        net = lab(hub=faults)
+        net.handle("hub1", Hairpin(PING))
+        assert len(net.sent("hub1", Op.TRAFFIC_INDICATION)) == count
+
+
+def test_ignore_traffic_indication() -> None:
+    for faults, count in (((), 1), ((Fault.IGNORE_TRAFFIC_INDICATION,), 0)):
+        net = lab(spoke=faults)
+        net.handle("hub1", Hairpin(PING))
+        assert len(net.nodes["spoke1"].of(AddRoute)) == count
+
+
+def test_bad_checksum() -> None:
+    net = lab(spoke=(Fault.BAD_CHECKSUM,))
+    assert all(not w.pkt.chksum_ok for w in net.sent("spoke1"))
+    assert S1["proto"] not in hub_cache(net)          # the hub drops them
+    assert all(w.pkt.chksum_ok for w in net.sent("hub1"))
+
+
+def test_accept_bad_checksum() -> None:
+    data = malform(build.registration_request(PEER, "10.255.0.99", "10.255.0.99", 1, HOLD),
+                   Malformation.BAD_CHECKSUM)
+    assert probe(lab(), data) == []
+    assert [p.op_type for p in probe(lab(hub=(Fault.ACCEPT_BAD_CHECKSUM,)), data)] == [Op.REGISTRATION_REPLY]
+
+
+def test_accept_any_version() -> None:
+    data = malform(build.registration_request(PEER, "10.255.0.99", "10.255.0.99", 1, HOLD),
+                   Malformation.WRONG_VERSION)
+    assert [p.op_type for p in probe(lab(), data)] == [Op.ERROR_INDICATION]
+    assert [p.op_type for p in probe(lab(hub=(Fault.ACCEPT_ANY_VERSION,)), data)] == [Op.REGISTRATION_REPLY]
+
+
+def test_ignore_holdtime() -> None:
+    for faults, kept in (((), False), ((Fault.IGNORE_HOLDTIME,), True)):
+        net = lab(hub=faults, spoke=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        net.cut.add("spoke2")
+        net.run_for(3 * HOLD)
+        assert (S2["proto"] in hub_cache(net)) is kept
+        assert bool(net.engine("spoke1").views()["shortcuts"]) is kept
+
+
+def test_wrong_request_id() -> None:
+    net = lab(hub=(Fault.WRONG_REQUEST_ID,))
+    req, reply = net.sent("spoke1", Op.REGISTRATION_REQUEST)[0].pkt, net.sent("hub1", to="spoke1")[0].pkt
+    assert reply.request_id == req.request_id + 1
+    assert net.engine("spoke1").views()["nhs"][0]["protocol"] == ""       # not matched: not registered
+
+
+def test_no_error_indication() -> None:
+    data = malform(build.resolution_request(PEER, "10.255.0.99", "10.1.2.10", 5), Malformation.HOPCNT_ZERO)
+    assert [p.error_code for p in probe(lab(), data)] == [ErrorCode.HOP_COUNT_EXCEEDED]
+    assert probe(lab(hub=(Fault.NO_ERROR_INDICATION,)), data) == []
+
+
+def test_drop_nat_extension() -> None:
+    for faults, present in (((), True), ((Fault.DROP_NAT_EXTENSION,), False)):
+        net = lab(hub=faults, spoke=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        for w in net.sent("spoke1", Op.REGISTRATION_REQUEST) + net.sent("hub1", Op.REGISTRATION_REPLY) \
+                + net.sent("spoke1", Op.RESOLUTION_REQUEST) + net.sent("spoke2", Op.RESOLUTION_REPLY):
+            assert (w.pkt.extension(codec.NatAddress) is not None) is present
+
+
+def test_bind_claimed_nbma() -> None:
+    for faults, seen in (((), "198.51.100.2"), ((Fault.BIND_CLAIMED_NBMA,), S2["nbma"])):
+        net = Net()
+        net.nat[S2["nbma"]] = "198.51.100.2"
+        net.add("hub1", hub_config(faults=[f.value for f in faults]))
+        net.add("spoke2", spoke_config("spoke2"))
+        net.start()
+        assert hub_cache(net)[S2["proto"]]["nbma"] == seen
+
+
+def test_register_unique() -> None:
+    for faults, flag in (((), 0), ((Fault.REGISTER_UNIQUE,), FLAG_U_REGISTRATION)):
+        net = lab(spoke=faults)
+        assert net.sent("spoke1", Op.REGISTRATION_REQUEST)[0].pkt.flags & FLAG_U_REGISTRATION == flag
+
+
+def test_no_renewal() -> None:
+    for faults, count in (((), 4), ((Fault.NO_RENEWAL,), 1)):
+        net = lab(spoke=faults)
+        net.run_for(HOLD + 1)
+        assert len(net.sent("spoke1", Op.REGISTRATION_REQUEST)) == count
+        assert (S1["proto"] in hub_cache(net)) is (count > 1)
+
+
+def test_no_purge_reply() -> None:
+    for faults, replies in (((), 1), ((Fault.NO_PURGE_REPLY,), 0)):
+        net = lab(hub=faults)
+        net.handle("spoke1", Stop())
+        assert len(net.sent("hub1", Op.PURGE_REPLY)) == replies
+        assert S1["proto"] not in hub_cache(net)
+
+
+def test_ignore_purge() -> None:
+    net = lab(hub=(Fault.IGNORE_PURGE,))
+    net.handle("spoke1", Stop())
+    assert net.sent("hub1", Op.PURGE_REPLY) == [] and S1["proto"] in hub_cache(net)
+
+
+def test_no_hopcnt_decrement() -> None:
+    for faults, drop in (((), 1), ((Fault.NO_HOPCNT_DECREMENT,), 0)):
+        net = lab(hub=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        before = net.sent("spoke1", Op.RESOLUTION_REQUEST)[0].pkt.hopcnt
+        assert net.sent("hub1", Op.RESOLUTION_REQUEST)[0].pkt.hopcnt == before - drop
+
+
+def test_no_transit_record() -> None:
+    for faults, record in (((), [HUB["proto"]]), ((Fault.NO_TRANSIT_RECORD,), [])):
+        net = lab(hub=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        fwd = net.sent("hub1", Op.RESOLUTION_REQUEST)[0].pkt.extension(codec.ForwardTransit)
+        rev = net.sent("hub1", Op.RESOLUTION_REPLY)[0].pkt.extension(codec.ReverseTransit)
+        assert [c.client_proto for c in fwd.cies] == record
+        assert [c.client_proto for c in rev.cies] == record
+
+
+def test_accept_unique_conflict() -> None:
+    thief = bytes(build.registration_request(PEER, S1["proto"], S1["proto"], 9, HOLD, unique=True))
+    for faults, code, nbma in (((), CieCode.UNIQUE_ALREADY_REGISTERED, S1["nbma"]),
+                               ((Fault.ACCEPT_UNIQUE_CONFLICT,), CieCode.SUCCESS, PEER)):
+        net = lab(hub=faults, unique=True)
+        assert [c.code for c in probe(net, thief)[0].cies] == [code]
+        assert hub_cache(net)[S1["proto"]]["nbma"] == nbma
+
+
+def test_no_responder_extension() -> None:
+    for faults, filled in (((), True), ((Fault.NO_RESPONDER_EXTENSION,), False)):
+        net = lab(hub=faults, spoke=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        for w in (net.sent("hub1", Op.REGISTRATION_REPLY)[0], net.sent("spoke2", Op.RESOLUTION_REPLY)[0]):
+            assert bool(w.pkt.extension(codec.ResponderAddress).cies) is filled
+
+
+def test_drop_unknown_extension() -> None:
+    data = malform(build.registration_request(PEER, "10.255.0.99", "10.255.0.99", 1, HOLD),
+                   Malformation.UNKNOWN_NONCOMPULSORY_EXT)
+    for faults, back in (((), True), ((Fault.DROP_UNKNOWN_EXTENSION,), False)):
+        reply = probe(lab(hub=faults), data)[0]
+        assert any(isinstance(e, codec.UnknownExtension) for e in reply.extensions) is back
+
+
+def test_zero_hopcnt() -> None:
+    net = lab(hub=(Fault.ZERO_HOPCNT,), spoke=(Fault.ZERO_HOPCNT,))
+    net.handle("spoke1", Resolve("10.1.2.10"))
+    assert {w.pkt.hopcnt for w in net.sent("spoke1")} == {0}
+    assert {w.pkt.hopcnt for w in net.sent("hub1", Op.REGISTRATION_REPLY)} == {0}
+    # The hub, as a transit NHS, refuses to forward a request with hop count 0.
+    assert [w.pkt.error_code for w in net.sent("hub1", Op.ERROR_INDICATION)] == [ErrorCode.HOP_COUNT_EXCEEDED]
