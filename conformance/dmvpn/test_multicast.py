@@ -12,7 +12,7 @@ pytestmark = pytest.mark.topology("hub_2spoke")
 GROUP = "224.0.0.18"      # a link-local group, as routing protocols (VRRP here) use
 
 
-@pytest.mark.feature("multicast")
+@pytest.mark.feature("multicast", role="hub")
 @pytest.mark.spec("dmvpn-phase1", "multicast", "MUST")
 def test_hub_replicates_multicast_to_registered_spokes(lab, capture) -> None:
     """Multicast the hub sends into the tunnel reaches every registered spoke as a

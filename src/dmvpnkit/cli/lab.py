@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--kernel", choices=("auto", "host", "uml"), default="auto",
                     help="run on the host kernel or in the UML lab kernel (default: probe)")
     up.add_argument("--timeout", type=float, help="convergence timeout in seconds")
+    up.add_argument("--uml-mem", default="1G", help="memory of the UML lab kernel (default 1G; "
+                    "a few GB for 100 nhrpd nodes)")
     up.set_defaults(func=cmd_up)
 
     down = cmds.add_parser("down", help="tear a lab down: namespaces, daemons, lab kernel")
@@ -148,7 +150,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     _registry_put(name, entry)
     rc = 1
     try:
-        rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout)
+        rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout, args.uml_mem)
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind
             _teardown(name, entry)
@@ -156,7 +158,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[str, str], phase: int,
-           params: dict[str, str], lab_dir: Path, timeout: float | None) -> int:
+           params: dict[str, str], lab_dir: Path, timeout: float | None, uml_mem: str = "1G") -> int:
     if which == "host":
         lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
                   topology_file=str(source.resolve()), kernel="host")
@@ -165,7 +167,7 @@ def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[
         guest = Guest(name)
         print(f"kernel: host kernel {os.uname().release} lacks GRE/ESP; starting the UML lab kernel",
               flush=True)
-        boot = guest.start()
+        boot = guest.start(mem=uml_mem)
         print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
         fwd = ["up", str(source.resolve()), "--impl", ",".join(f"{r}={i}" for r, i in impl.items()),
                "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir)]

@@ -9,7 +9,7 @@ import sys
 
 from .. import __version__
 
-SUBCOMMANDS = ("lab", "decode", "report", "nhrpd")
+SUBCOMMANDS = ("lab", "decode", "report", "nhrpd", "mutations")
 
 
 def build_parser() -> argparse.ArgumentParser:

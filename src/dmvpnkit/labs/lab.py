@@ -58,13 +58,15 @@ class Drivers:
     """One driver per implementation in the lab, each running the nodes of the roles
     it was given; per-node calls go to that node's driver."""
 
-    def __init__(self, impl: dict[str, str], net: NetnsLab, lab_dir: Path, phase: int):
+    def __init__(self, impl: dict[str, str], net: NetnsLab, lab_dir: Path, phase: int,
+                 nhrpd_faults: tuple[str, ...] = ()):
         self.impl = impl
         self.drivers: dict[str, Any] = {}
         self.by_node: dict[str, Any] = {}
         for name in dict.fromkeys(impl.values()):
             nodes = [n.name for n in net.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
-            drv = IMPLEMENTATIONS[name](net, lab_dir, phase, nodes)
+            extra = {"faults": {r: list(nhrpd_faults) for r in ("hub", "spoke")}} if name == "nhrpd" else {}
+            drv = IMPLEMENTATIONS[name](net, lab_dir, phase, nodes, **extra)
             self.drivers[name] = drv
             self.by_node.update({n: drv for n in nodes})
         self.name = combination(impl)
@@ -72,10 +74,11 @@ class Drivers:
     def versions(self) -> dict[str, str]:
         return {name: d.version() for name, d in self.drivers.items()}
 
-    def unimplemented(self, feature: str) -> str | None:
-        """Why an implementation in this lab lacks `feature`, or None if none does."""
+    def unimplemented(self, feature: str, role: str | None = None) -> str | None:
+        """Why the implementation playing `role` (any role if None) lacks `feature`."""
         for name, d in self.drivers.items():
-            reason = getattr(d, "UNIMPLEMENTED", {}).get(feature)
+            plays = role is None or self.impl.get(role) == name
+            reason = getattr(d, "UNIMPLEMENTED", {}).get(feature) if plays else None
             if reason:
                 return f"{name}: {reason}"
         return None
@@ -167,11 +170,12 @@ class Lab:
     topology_file: str = ""
     kernel: str = "host"
     timings: Timings = field(default_factory=Timings)
+    nhrpd_faults: tuple[str, ...] = ()      # fault switches for every nhrpd node (testing the tests)
 
     def __post_init__(self) -> None:
         check_name(self.name)
         self.net = NetnsLab(self.topo, self.name)
-        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase)
+        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase, self.nhrpd_faults)
 
     # ------------------------------------------------------------ persistence
     @property

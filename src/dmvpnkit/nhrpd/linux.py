@@ -30,8 +30,9 @@ from .config import Config
 from .nflog import Nflog
 
 ETH_P_NHRP = 0x2001
-NUD_PERMANENT = 0x80
-RTNLGRP_IPV4_IFADDR = 0x10
+NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
+IFF_NOARP = 0x80
+RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR = 0x4, 0x10
 log = logging.getLogger("nhrpd")
 
 
@@ -50,11 +51,16 @@ class LinuxNode:
         if self.nflog is not None:
             self.sel.register(self.nflog, selectors.EVENT_READ, self._on_nflog)
         self.nbma_interface = nbma_interface
-        self.addr_events: IPRoute | None = None
-        if nbma_interface is not None:
-            self.addr_events = IPRoute()
-            self.addr_events.bind(groups=RTNLGRP_IPV4_IFADDR)
-            self.sel.register(self.addr_events, selectors.EVENT_READ, self._on_addr)
+        # Neighbour misses on the tunnel become Resolve events (phase 2: the route's next
+        # hop is the far spoke): the kernel asks userspace for an address it cannot
+        # resolve itself (app_solicit) and never tries ARP on the tunnel.
+        # An mGRE interface comes up NOARP (neighbours resolve to 0.0.0.0 at once, no miss
+        # is ever reported); clear that so the kernel asks us instead.
+        self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"})
+        self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
+        self.events = IPRoute()
+        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
+        self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
         control.unlink(missing_ok=True)
         self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.control.bind(str(control))
@@ -99,15 +105,26 @@ class LinuxNode:
             self.engine_now()
             self._apply(self.engine.handle(eng.Hairpin(packet=packet)))
 
-    def _on_addr(self) -> None:
-        assert self.addr_events is not None
-        for msg in self.addr_events.get():
-            if msg.get("event") != "RTM_NEWADDR":
-                continue
-            link = self.ipr.link_lookup(ifname=self.nbma_interface)
-            if link and msg.get("index") == link[0]:
+    def _sysctl(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            path = Path(f"/proc/sys/net/ipv4/neigh/{self.config.interface}/{key}")
+            try:
+                path.write_text(value)
+            except OSError as e:
+                log.warning("cannot set %s: %s", path, e)
+
+    def _on_netlink(self) -> None:
+        for msg in self.events.get():
+            event = msg.get("event")
+            if event == "RTM_NEWADDR" and self.nbma_interface is not None:
+                link = self.ipr.link_lookup(ifname=self.nbma_interface)
+                if link and msg.get("index") == link[0]:
+                    self.engine_now()
+                    self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
+            elif (event in ("RTM_GETNEIGH", "RTM_NEWNEIGH") and msg.get("ifindex") == self.ifindex
+                  and msg.get("state", 0) & NUD_INCOMPLETE and msg.get_attr("NDA_DST")):
                 self.engine_now()
-                self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
+                self._apply(self.engine.handle(eng.Resolve(target=msg.get_attr("NDA_DST"))))
 
     def _on_control(self) -> None:
         conn, _ = self.control.accept()
@@ -162,7 +179,7 @@ class LinuxNode:
                 self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
             except OSError:
                 pass
-        for s in (self.nhrp, self.control):
+        for s in (self.nhrp, self.control, self.events):
             s.close()
         if self.nflog is not None:
             self.nflog.close()
