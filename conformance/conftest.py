@@ -50,6 +50,16 @@ def tunnel(lab: Any, node: str) -> str:
     return str(lab.topo.nodes[node].tunnel)
 
 
+def traffic(lab: Any, tag: str, count: int, interval: float, src: str = "spoke1",
+            dst: str = "spoke2") -> dict[str, Any]:
+    """One burst between two spokes' LAN hosts, captured on every DMVPN node."""
+    from dmvpnkit.labs.tap import LabCapture
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
+    cap.start()
+    result = ping(lab, f"{src}_h", lan_host(lab, dst), count, interval)
+    return {"ping": result, "timeline": cap.timeline()}
+
+
 def hairpin(lab: Any, tag: str, src: str = "spoke1", dst: str = "spoke2") -> dict[str, Any]:
     """The phase 3 scenario: traffic between two spokes' LAN hosts that first hairpins
     through the hub, then (once the spoke has resolved) a second, faster burst."""

@@ -67,6 +67,7 @@ def test_hub_binding_moves_to_the_new_address(renumbered) -> None:
 
 
 @pytest.mark.phases(3)
+@pytest.mark.feature("purge-resolvers", role="hub")
 @pytest.mark.spec("rfc2332", "5.2.5", "SHOULD")
 def test_no_traffic_to_the_old_address(renumbered) -> None:
     """Shortcuts to the old NBMA address go away or are repaired: a Purge Request is

@@ -29,7 +29,10 @@ START_TIMEOUT = 30.0
 class NhrpdDriver:
     name = "nhrpd"
     # Features the suite may ask for (`@pytest.mark.feature`) that this node lacks.
-    UNIMPLEMENTED = {"multicast": "no multicast replication to registered spokes"}
+    UNIMPLEMENTED = {
+        "multicast": "no multicast replication to registered spokes",
+        "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
+    }
 
     def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int, nodes: list[str] | None = None,
                  faults: dict[str, list[str]] | None = None):
