@@ -135,3 +135,15 @@ def test_decode_cli(lab_pcaps: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_decode_cli_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["decode", str(tmp_path / "nope.pcap")]) == 2
     assert "nope.pcap: no such file" in capsys.readouterr().err
+
+
+def test_a_resent_request_pairs_with_its_reply(tmp_path: Path) -> None:
+    """The first Registration Request is lost (the NHS was not up yet); the resend with
+    the same request ID is answered: the request as a whole got its reply."""
+    wrpcap(str(tmp_path / "spoke1__inet.pcap"), [
+        frame(registration(7), SPOKE, HUB, SPOKE_MAC, 1.0), frame(registration(7), SPOKE, HUB, SPOKE_MAC, 2.0),
+        frame(reply(7), HUB, SPOKE, HUB_MAC, 2.1)])
+    tl = Timeline.from_dir(tmp_path, NAMES)
+    (pair,) = tl.pairs()
+    assert (pair.request.ts, pair.resends, pair.reply.ts) == (1.0, 1, 2.1)
+    assert expect_reply(tl, tl.where(op="registration-request")[0]).ts == 2.1

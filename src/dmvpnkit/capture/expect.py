@@ -49,12 +49,14 @@ def expect_none(tl: Timeline, what: str, pred: Pred | None = None, **match: Any)
 
 
 def expect_reply(tl: Timeline, request: Event, what: str = "") -> Event:
-    """The reply to `request` as its sender saw it (same node, request ID and source)."""
-    for p in tl.pairs():
-        if p.request is request or (p.request.ts == request.ts and p.request.node == request.node):
-            if p.reply is None:
-                break
-            return p.reply
+    """The reply to `request` (or to a resend of it) as its sender saw it: same node,
+    request ID and source protocol address."""
     assert request.nhrp is not None
-    raise ExpectationFailed(what or f"expected a reply to {request.nhrp.op} id={request.nhrp.request_id} "
-                            f"on {request.node}; none seen", tl.around(request.ts), mark=request)
+    m = request.nhrp
+    same = [p for p in tl.pairs() if p.request.node == request.node and p.request.ts <= request.ts
+            and (p.request.nhrp.op_type, p.request.nhrp.request_id, p.request.nhrp.src_proto)
+            == (m.op_type, m.request_id, m.src_proto)]
+    if same and same[-1].reply is not None:
+        return same[-1].reply
+    raise ExpectationFailed(what or f"expected a reply to {m.op} id={m.request_id} on {request.node}; none seen",
+                            tl.around(request.ts), mark=request)

@@ -67,8 +67,9 @@ class Event:
 
 @dataclass(frozen=True)
 class Pair:
-    request: Event
+    request: Event              # the first copy sent
     reply: Event | None
+    resends: int = 0            # copies resent unanswered, same request ID (RFC 2332 5.2.0.1)
 
     @property
     def rtt(self) -> float | None:
@@ -191,7 +192,8 @@ class Timeline(Sequence[Event]):
 
     def pairs(self) -> list[Pair]:
         """Each request with the reply its sender saw: same node, reply op, request ID
-        and source protocol address (RFC 2332 5.2: the replier copies both)."""
+        and source protocol address (RFC 2332 5.2: the replier copies both). Resends of
+        an unanswered request (same ID) belong to the first copy's pair."""
         out: list[Pair] = []
         open_: dict[tuple[str, int, int, str], int] = {}
         for e in self.events:
@@ -199,12 +201,17 @@ class Timeline(Sequence[Event]):
             if m is None:
                 continue
             if m.op_type in REPLY_OF:
-                open_[(e.node, REPLY_OF[Op(m.op_type)], m.request_id, m.src_proto)] = len(out)
-                out.append(Pair(e, None))
+                key = (e.node, REPLY_OF[Op(m.op_type)], m.request_id, m.src_proto)
+                if key in open_:        # a resend: the reply will answer the request as a whole
+                    i = open_[key]
+                    out[i] = Pair(out[i].request, None, out[i].resends + 1)
+                else:
+                    open_[key] = len(out)
+                    out.append(Pair(e, None))
             else:
                 i = open_.pop((e.node, m.op_type, m.request_id, m.src_proto), None)
                 if i is not None:
-                    out[i] = Pair(out[i].request, e)
+                    out[i] = Pair(out[i].request, e, out[i].resends)
         return out
 
     def around(self, ts: float, before: int = 15, after: int = 15) -> Timeline:

@@ -28,11 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phase", type=int, default=3, choices=(1, 2, 3))
     p.add_argument("--out", type=Path, default=Path("reports/mutations"))
     p.add_argument("--workers", default="2", help="pytest-xdist -n (default 2)")
+    p.add_argument("--resume", action="store_true", help="reuse runs already in --out (results.json present)")
     p.add_argument("paths", nargs="*", default=["conformance/"], help="suite paths (default: conformance/)")
     p.set_defaults(func=run)
 
 
 def _run_suite(out: Path, args: argparse.Namespace, switch: str | None) -> dict[str, str]:
+    results = out / "results.json"
+    if args.resume and results.exists():
+        return _outcomes(results)
     argv = [sys.executable, "-m", "pytest", *args.paths, "--phase", str(args.phase), "--impl", "nhrpd",
             "-n", args.workers, "--report-dir", str(out), "-q", "-p", "no:cacheprovider"]
     if switch:
@@ -40,10 +44,13 @@ def _run_suite(out: Path, args: argparse.Namespace, switch: str | None) -> dict[
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "pytest.log").write_text(done.stdout)
-    results = out / "results.json"
     if not results.exists():
         raise RuntimeError(f"suite run for {switch or 'baseline'} wrote no {results} (exit {done.returncode}):\n"
                            f"{done.stdout[-3000:]}")
+    return _outcomes(results)
+
+
+def _outcomes(results: Path) -> dict[str, str]:
     run = json.loads(results.read_text())["runs"][0]
     return {r["nodeid"]: r["outcome"] for r in run["results"]}
 
