@@ -53,9 +53,7 @@ def tunnel(lab: Any, node: str) -> str:
 def traffic(lab: Any, tag: str, count: int, interval: float, src: str = "spoke1",
             dst: str = "spoke2") -> dict[str, Any]:
     """One burst between two spokes' LAN hosts, captured on every DMVPN node."""
-    from dmvpnkit.labs.tap import LabCapture
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
-    cap.start()
+    cap = _capture(lab, tag)
     result = ping(lab, f"{src}_h", lan_host(lab, dst), count, interval)
     return {"ping": result, "timeline": cap.timeline()}
 
@@ -63,11 +61,16 @@ def traffic(lab: Any, tag: str, count: int, interval: float, src: str = "spoke1"
 def hairpin(lab: Any, tag: str, src: str = "spoke1", dst: str = "spoke2") -> dict[str, Any]:
     """The phase 3 scenario: traffic between two spokes' LAN hosts that first hairpins
     through the hub, then (once the spoke has resolved) a second, faster burst."""
-    from dmvpnkit.labs.tap import LabCapture
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
-    cap.start()
+    cap = _capture(lab, tag)
     first = ping(lab, f"{src}_h", lan_host(lab, dst), 5, 0.5)
     # Traffic Indication follows the first hairpinned packet after ~1 s of NFLOG
     # batching; the second burst goes once the spoke has resolved and installed it.
     later = ping(lab, f"{src}_h", lan_host(lab, dst), 10, 0.1)
     return {"first": first, "later": later, "timeline": cap.timeline()}
+
+
+def _capture(lab: Any, tag: str) -> Any:
+    from dmvpnkit.labs.tap import LabCapture
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
+    cap.start()
+    return cap

@@ -100,7 +100,7 @@ def _inner_summary(ip: bytes) -> str:
     return f"proto {proto} {pair}"
 
 
-def _gre_payload(gre: bytes) -> tuple[int, bytes] | None:
+def gre_payload(gre: bytes) -> tuple[int, bytes] | None:
     if len(gre) < 4:
         return None
     flags, proto = struct.unpack_from(">HH", gre, 0)
@@ -131,7 +131,7 @@ def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset
             direction = "?"
         base = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction)
         if proto == GRE:
-            gre = _gre_payload(body)
+            gre = gre_payload(body)
             if gre is None:
                 yield Event(**base, data="gre (truncated)")
             elif gre[0] == GRE_NHRP:
@@ -163,11 +163,14 @@ class Timeline(Sequence[Event]):
         """Capture files named `<node>__<iface>.pcap` (any other name: node = file stem)."""
         names = names or {}
         events: list[Event] = []
+        macs: dict[Path, dict[str, bytes]] = {}      # one macs.json per capture directory
         for p in paths:
             p = Path(p)
             node, _, iface = p.stem.partition("__")
             own = frozenset(a for a, n in names.items() if n == node)
-            events.extend(events_of(p, node, iface, own, _macs(p.parent).get(p.stem)))
+            if p.parent not in macs:
+                macs[p.parent] = _macs(p.parent)
+            events.extend(events_of(p, node, iface, own, macs[p.parent].get(p.stem)))
         return cls(events, names)
 
     @classmethod

@@ -17,6 +17,7 @@ from typing import Callable
 
 from scapy.packet import Packet
 
+from ..capture.timeline import gre_payload
 from ..nhrp.model import DecodeError, Message, Op, decode
 from .lab import Lab
 from .netns import inside
@@ -55,13 +56,11 @@ class NhrpPeer:
             if not select.select([self.sock], [], [], left)[0]:
                 break
             data = self.sock.recv(65535)
-            ihl = (data[0] & 0x0F) * 4
-            flags, proto = struct.unpack_from(">HH", data, ihl)
-            if proto != GRE_NHRP:
+            gre = gre_payload(data[(data[0] & 0x0F) * 4:])
+            if gre is None or gre[0] != GRE_NHRP:
                 continue
-            off = ihl + 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
             try:
-                msg = decode(data[off:])
+                msg = decode(gre[1])
             except DecodeError:
                 continue
             if until(msg):
