@@ -46,6 +46,11 @@ def nbma(lab: Any, node: str) -> str:
     return str(lab.topo.nodes[node].nbma)
 
 
+def nat_public(lab: Any, nat: str = "nat1") -> str:
+    n = lab.topo.nodes[nat]
+    return str(n.iface(n.public_iface).address.ip)
+
+
 def tunnel(lab: Any, node: str) -> str:
     return str(lab.topo.nodes[node].tunnel)
 

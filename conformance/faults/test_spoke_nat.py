@@ -6,14 +6,9 @@ import pytest
 
 from dmvpnkit.capture import expect, expect_all, expect_none
 
-from ..conftest import bringup, lan_host, nbma, ping, tunnel
+from ..conftest import bringup, lan_host, nat_public, nbma, ping, tunnel
 
 pytestmark = [pytest.mark.topology("spoke_nat"), pytest.mark.phases(3)]
-
-
-def nat_public(lab) -> str:
-    nat = lab.topo.nodes["nat1"]
-    return str(nat.iface(nat.public_iface).address.ip)
 
 
 @pytest.mark.spec("dmvpn-phase3", "nat", "MUST")

@@ -10,7 +10,9 @@ from dmvpnkit.nhrp.build import Malformation, malform
 from dmvpnkit.nhrpd import codec
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
 from dmvpnkit.nhrpd.events import AddRoute, Hairpin, PacketIn, Resolve, Send, Stop
+from dmvpnkit.nhrpd.config import Config
 from dmvpnkit.nhrpd.faults import Fault
+from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
 
 from .harness import HOLD, HUB, SPOKES, Net, hub_config, spoke_config
 
@@ -197,3 +199,32 @@ def test_zero_hopcnt() -> None:
     assert {w.pkt.hopcnt for w in net.sent("hub1", Op.REGISTRATION_REPLY)} == {0}
     # The hub, as a transit NHS, refuses to forward a request with hop count 0.
     assert [w.pkt.error_code for w in net.sent("hub1", Op.ERROR_INDICATION)] == [ErrorCode.HOP_COUNT_EXCEEDED]
+
+
+# The IPsec switches act in the Linux node (nhrpd/ipsec.py), not in the engine: the lab
+# catches them (tests/fixtures/test_mutations.py::test_ipsec_fault_switches_are_caught).
+# Here: what each sets, and that NHRP itself stays the same.
+def _ipsec_effects(fault: Fault) -> tuple[Protection | None, list]:
+    cfg = Config.from_dict({**spoke_config("spoke1"), "faults": [fault.value]})
+    net = lab(spoke=(fault,))
+    net.handle("spoke1", Resolve("10.1.2.10"))
+    prot = for_node(cfg, IpsecConfig(vici="/run/charon.vici", identity=S1["proto"]))
+    return prot, [w.pkt for w in net.sent("spoke1")]
+
+
+def _clean_spoke_packets() -> list:
+    net = lab()
+    net.handle("spoke1", Resolve("10.1.2.10"))
+    return [w.pkt for w in net.sent("spoke1")]
+
+
+def test_ipsec_keep_sa() -> None:
+    prot, sent = _ipsec_effects(Fault.IPSEC_KEEP_SA)
+    assert prot is not None and not prot.release_shortcuts and prot.wait
+    assert sent == _clean_spoke_packets()
+
+
+def test_ipsec_cleartext_first() -> None:
+    prot, sent = _ipsec_effects(Fault.IPSEC_CLEARTEXT_FIRST)
+    assert prot is not None and not prot.wait and prot.release_shortcuts
+    assert sent == _clean_spoke_packets()

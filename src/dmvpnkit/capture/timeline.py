@@ -18,8 +18,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, overload
 
 from ..nhrp.model import DecodeError, Message, Op, decode
 from . import pcap
+from .esp import EspError, Keyring
 
-GRE, ESP, UDP, ICMP, TCP = 47, 50, 17, 1, 6
+GRE, ESP, UDP, ICMP, TCP, IPIP = 47, 50, 17, 1, 6, 4
+IKE_PORT, NATT_PORT = 500, 4500     # RFC 7296 2.23, RFC 3948
+IKE_EXCHANGES = {34: "IKE_SA_INIT", 35: "IKE_AUTH", 36: "CREATE_CHILD_SA", 37: "INFORMATIONAL"}
+OPAQUE_ESP = "esp spi="             # how an ESP packet we could not open is summarised
 MACS_FILE = "macs.json"         # written by the tap: "<node>__<iface>" -> the interface's MAC
 GRE_NHRP, GRE_IPV4 = 0x2001, 0x0800
 # Request op -> its reply op, for pairing by request ID.
@@ -39,14 +43,24 @@ class Event:
     data: str = ""              # non-NHRP summary, e.g. "icmp type 8 10.1.1.10>10.1.2.10"
     error: str = ""             # why an NHRP packet did not decode
     raw: bytes = b""            # the NHRP packet's bytes, for offsets in Error Indications
+    esp: int = 0                # SPI of the ESP packet this came in (0: not in ESP); when
+                                # it could not be opened, data says why ("esp spi=... (no key)")
+    encap: str = ""             # ESP-in-UDP (RFC 3948) as captured: "udp 4500>4500"
+    gre: bool = False           # GRE (NHRP or overlay data), in the clear or inside ESP
 
     @property
     def what(self) -> str:
         if self.nhrp is not None:
-            return f"NHRP {self.nhrp.summary()}"
-        if self.error:
-            return f"NHRP undecodable: {self.error}"
-        return self.data
+            s = f"NHRP {self.nhrp.summary()}"
+        elif self.error:
+            s = f"NHRP undecodable: {self.error}"
+        else:
+            s = self.data
+        if self.esp and not s.startswith(OPAQUE_ESP):
+            s = f"esp(0x{self.esp:08x}{' ' + self.encap if self.encap else ''}) {s}"
+        elif self.encap:
+            s = f"{self.encap} {s}"
+        return s
 
     def line(self, names: dict[str, str] | None = None) -> str:
         def n(a: str) -> str:
@@ -56,7 +70,8 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"ts": self.ts, "node": self.node, "iface": self.iface, "src": self.src,
-                             "dst": self.dst, "direction": self.direction, "summary": self.what}
+                             "dst": self.dst, "direction": self.direction, "summary": self.what,
+                             "esp": self.esp, "encap": self.encap}
         if self.nhrp is not None:
             d["nhrp"] = _jsonable(dataclasses.asdict(self.nhrp))
         return d
@@ -108,11 +123,74 @@ def gre_payload(gre: bytes) -> tuple[int, bytes] | None:
     return (proto, gre[off:]) if len(gre) >= off else None
 
 
+def _gre_event(base: dict[str, Any], body: bytes) -> Event:
+    base = {**base, "gre": True}
+    gre = gre_payload(body)
+    if gre is None:
+        return Event(**base, data="gre (truncated)")
+    if gre[0] == GRE_NHRP:
+        try:
+            return Event(**base, nhrp=decode(gre[1]), raw=gre[1])
+        except DecodeError as e:
+            return Event(**base, error=str(e), raw=gre[1])
+    if gre[0] == GRE_IPV4:
+        return Event(**base, data=_inner_summary(gre[1]))
+    return Event(**base, data=f"gre proto 0x{gre[0]:04x}")
+
+
+def _esp_event(base: dict[str, Any], esp: bytes, keys: Keyring | None, encap: str = "") -> Event:
+    """What the ESP packet carries when a key opens it, else its header and why not."""
+    if len(esp) < 8:
+        return Event(**base, encap=encap, data=f"esp (truncated, {len(esp)} bytes)")
+    spi, seq = struct.unpack_from(">II", esp)
+    base = {**base, "esp": spi, "encap": encap}
+    if not keys or keys.lookup(base["dst"], spi) is None:
+        return Event(**base, data=f"{OPAQUE_ESP}0x{spi:08x} seq={seq} (no key)")
+    try:
+        _, nh, inner = keys.decrypt(base["dst"], esp)
+    except EspError as e:
+        return Event(**base, data=f"{OPAQUE_ESP}0x{spi:08x} seq={seq} ({e.field}: {e.message})")
+    if nh == GRE:
+        return _gre_event(base, inner)
+    if nh == IPIP:                      # tunnel mode
+        return Event(**base, data=_inner_summary(inner))
+    return Event(**base, data=f"next header {nh}, {len(inner)} bytes")
+
+
+def _ike_summary(ike: bytes, ports: str) -> str:
+    """RFC 7296 3.1 header: SPIs (8+8), next payload, version, exchange, flags, message ID."""
+    if len(ike) < 28:
+        return f"ike {ports} ({len(ike)} bytes, shorter than an IKE header)"
+    version, exchange, flags = ike[17], ike[18], ike[19]
+    mid = int.from_bytes(ike[20:24], "big")
+    if version >> 4 != 2:
+        return f"ike {ports} v{version >> 4} exchange {exchange}"
+    return (f"ike {ports} {IKE_EXCHANGES.get(exchange, f'exchange {exchange}')} "
+            f"{'initiator' if flags & 0x08 else 'responder'} {'response' if flags & 0x20 else 'request'} "
+            f"mid={mid}")
+
+
+def _udp_event(base: dict[str, Any], ip: bytes, body: bytes, keys: Keyring | None) -> Event:
+    sport, dport, ulen = struct.unpack_from(">HHH", body)
+    payload = body[8:ulen] if 8 <= ulen <= len(body) else body[8:]
+    ports = f"{sport}>{dport}"
+    if NATT_PORT in (sport, dport):     # RFC 3948 2.2: four zero bytes mark IKE, else ESP
+        if payload == b"\xff":
+            return Event(**base, data=f"nat-t keepalive {ports}")
+        if payload[:4] == b"\0\0\0\0":
+            return Event(**base, data=_ike_summary(payload[4:], ports))
+        return _esp_event(base, payload, keys, f"udp {ports}")
+    if IKE_PORT in (sport, dport):
+        return Event(**base, data=_ike_summary(payload, ports))
+    return Event(**base, data=_inner_summary(ip))
+
+
 def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset(),
-              mac: bytes | None = None) -> Iterator[Event]:
+              mac: bytes | None = None, keys: Keyring | None = None) -> Iterator[Event]:
     """Decode one capture file into events (non-IPv4 frames are skipped). Direction
     comes from the link layer where it can (SLL packet type, or the interface's own
-    `mac` as Ethernet source), else from the node's `own` NBMA addresses."""
+    `mac` as Ethernet source), else from the node's `own` NBMA addresses. With `keys`,
+    ESP (plain or in UDP) is opened and what it carries decoded like cleartext."""
     for rec in pcap.read(path):
         ip = pcap.ipv4_payload(rec)
         if ip is None or len(ip) < 20:
@@ -129,23 +207,13 @@ def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset
             direction = "out" if src in own else "in"
         else:
             direction = "?"
-        base = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction)
+        base: dict[str, Any] = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction)
         if proto == GRE:
-            gre = gre_payload(body)
-            if gre is None:
-                yield Event(**base, data="gre (truncated)")
-            elif gre[0] == GRE_NHRP:
-                try:
-                    yield Event(**base, nhrp=decode(gre[1]), raw=gre[1])
-                except DecodeError as e:
-                    yield Event(**base, error=str(e), raw=gre[1])
-            elif gre[0] == GRE_IPV4:
-                yield Event(**base, data=_inner_summary(gre[1]))
-            else:
-                yield Event(**base, data=f"gre proto 0x{gre[0]:04x}")
-        elif proto == ESP and len(body) >= 8:
-            spi, seq = struct.unpack_from(">II", body, 0)
-            yield Event(**base, data=f"esp spi=0x{spi:08x} seq={seq}")
+            yield _gre_event(base, body)
+        elif proto == ESP:
+            yield _esp_event(base, body, keys)
+        elif proto == UDP and len(body) >= 8:
+            yield _udp_event(base, ip, body, keys)
         else:
             yield Event(**base, data=_inner_summary(ip))
 
@@ -160,17 +228,20 @@ class Timeline(Sequence[Event]):
 
     @classmethod
     def from_pcaps(cls, paths: Iterable[Path], names: dict[str, str] | None = None) -> Timeline:
-        """Capture files named `<node>__<iface>.pcap` (any other name: node = file stem)."""
+        """Capture files named `<node>__<iface>.pcap` (any other name: node = file stem).
+        ESP is decrypted with the keys of the `xfrm__<node>.txt` files beside them."""
         names = names or {}
         events: list[Event] = []
-        macs: dict[Path, dict[str, bytes]] = {}      # one macs.json per capture directory
+        # One macs.json and one keyring per capture directory
+        per_dir: dict[Path, tuple[dict[str, bytes], Keyring]] = {}
         for p in paths:
             p = Path(p)
             node, _, iface = p.stem.partition("__")
             own = frozenset(a for a, n in names.items() if n == node)
-            if p.parent not in macs:
-                macs[p.parent] = _macs(p.parent)
-            events.extend(events_of(p, node, iface, own, macs[p.parent].get(p.stem)))
+            if p.parent not in per_dir:
+                per_dir[p.parent] = (_macs(p.parent), Keyring.from_dir(p.parent))
+            macs, keys = per_dir[p.parent]
+            events.extend(events_of(p, node, iface, own, macs.get(p.stem), keys))
         return cls(events, names)
 
     @classmethod
@@ -246,12 +317,16 @@ def _macs(directory: Path) -> dict[str, bytes]:
 
 
 def matches(e: Event, **match: Any) -> bool:
-    """`node`, `src`, `dst`, `direction`, `iface`: equal; `op`: NHRP op name or Op;
-    `data`: prefix of the summary; `after`/`before`: timestamps; any other key: the
-    NHRP message field of that name (`request_id=7`, `dst_proto="10.1.2.10"`)."""
+    """`node`, `src`, `dst`, `direction`, `iface`, `gre`: equal; `op`: NHRP op name or Op;
+    `data`: prefix of the summary; `after`/`before`: timestamps; `esp`, `encap`: True
+    (in ESP / in UDP), False (not), or the SPI / encapsulation string; any other key:
+    the NHRP message field of that name (`request_id=7`, `dst_proto="10.1.2.10"`)."""
     for k, v in match.items():
-        if k in ("node", "src", "dst", "direction", "iface"):
+        if k in ("node", "src", "dst", "direction", "iface", "gre"):
             if getattr(e, k) != v:
+                return False
+        elif k in ("esp", "encap"):
+            if (bool(getattr(e, k)) if isinstance(v, bool) else getattr(e, k)) != v:
                 return False
         elif k == "after":
             if e.ts <= v:

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--kernel", choices=("auto", "host", "uml"), default="auto",
                     help="run on the host kernel or in the UML lab kernel (default: probe)")
     up.add_argument("--timeout", type=float, help="convergence timeout in seconds")
+    up.add_argument("--ipsec", action="store_true",
+                    help="protect GRE with strongSwan (the topology's `ipsec:` section, or defaults)")
     up.add_argument("--uml-mem", default="1G", help="memory of the UML lab kernel (default 1G; "
                     "a few GB for 100 nhrpd nodes)")
     up.set_defaults(func=cmd_up)
@@ -133,6 +135,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         impl_text = args.impl if args.impl != "frr" else ",".join(f"{r}={i}" for r, i in doc["impl"].items())
         phase = phase or doc["phase"]
         args.name = args.name or doc["name"]
+        args.ipsec = args.ipsec or bool(doc.get("ipsec"))
     topo = spec.load(source, params or None)
     impl = parse_impl(impl_text)
     name = check_name(args.name or topo.name.replace("-", "_").lower())
@@ -141,7 +144,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if kernel.in_guest():
         lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="uml")
+                  topology_file=str(source.resolve()), kernel="uml", ipsec=args.ipsec)
         lab.timings.kernel = float(os.environ.get("DMVPNKIT_KERNEL_SECONDS", "0"))
         return _up(lab, args.timeout)
 
@@ -150,7 +153,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _registry_put(name, entry)
     rc = 1
     try:
-        rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout, args.uml_mem)
+        rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout, args.uml_mem,
+                    args.ipsec)
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind
             _teardown(name, entry)
@@ -158,10 +162,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[str, str], phase: int,
-           params: dict[str, str], lab_dir: Path, timeout: float | None, uml_mem: str = "1G") -> int:
+           params: dict[str, str], lab_dir: Path, timeout: float | None, uml_mem: str = "1G",
+           ipsec: bool = False) -> int:
     if which == "host":
         lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="host")
+                  topology_file=str(source.resolve()), kernel="host", ipsec=ipsec)
         return _up(lab, timeout)
     else:
         guest = Guest(name)
@@ -173,6 +178,7 @@ def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[
                "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir)]
         fwd += [f"--param={k}={v}" for k, v in params.items()]
         fwd += ["--timeout", str(timeout)] if timeout else []
+        fwd += ["--ipsec"] if ipsec else []
         return _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
 
 

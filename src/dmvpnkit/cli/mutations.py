@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phase", type=int, default=3, choices=(1, 2, 3))
     p.add_argument("--out", type=Path, default=Path("reports/mutations"))
     p.add_argument("--workers", default="2", help="pytest-xdist -n (default 2)")
+    p.add_argument("--ipsec", action="store_true",
+                   help="every run with --ipsec (the ipsec-* switches only act then)")
     p.add_argument("--resume", action="store_true", help="reuse runs already in --out (results.json present)")
     p.add_argument("paths", nargs="*", default=["conformance/"], help="suite paths (default: conformance/)")
     p.set_defaults(func=run)
@@ -41,6 +43,8 @@ def _run_suite(out: Path, args: argparse.Namespace, switch: str | None) -> dict[
             "-n", args.workers, "--report-dir", str(out), "-q", "-p", "no:cacheprovider"]
     if switch:
         argv += ["--nhrpd-fault", switch]
+    if args.ipsec:
+        argv += ["--ipsec"]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "pytest.log").write_text(done.stdout)
@@ -56,7 +60,8 @@ def _outcomes(results: Path) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    switches = [Fault.parse(s).value for s in args.switch] if args.switch else [f.value for f in Fault]
+    switches = [Fault.parse(s).value for s in args.switch] if args.switch else \
+        [f.value for f in Fault if args.ipsec or not f.value.startswith("ipsec-")]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"mutations: baseline + {len(switches)} switch(es), phase {args.phase}", flush=True)
     baseline = _run_suite(args.out / "baseline", args, None)

@@ -19,9 +19,10 @@ from typing import Any, Callable, TypeVar
 from .. import __version__
 from . import spec as specmod
 from .frr import FrrDriver
+from .ipsec import COUPLING, StrongswanDriver
 from .netns import NetnsLab, list_netns, ns_prefix, reap
 from .nhrpd import NhrpdDriver
-from .spec import Topology
+from .spec import Ipsec, Topology
 
 IMPLEMENTATIONS: dict[str, Any] = {"frr": FrrDriver, "nhrpd": NhrpdDriver}
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
@@ -59,20 +60,45 @@ class Drivers:
     it was given; per-node calls go to that node's driver."""
 
     def __init__(self, impl: dict[str, str], net: NetnsLab, lab_dir: Path, phase: int,
-                 nhrpd_faults: tuple[str, ...] = ()):
+                 nhrpd_faults: tuple[str, ...] = (), ipsec: Ipsec | None = None):
         self.impl = impl
         self.drivers: dict[str, Any] = {}
         self.by_node: dict[str, Any] = {}
+        # IPsec: a charon on every node with a tunnel, coupled to NHRP the way the
+        # node's implementation can (labs.ipsec); the scapy peer uses trap policies.
+        self.ipsec: StrongswanDriver | None = None
+        if ipsec is not None:
+            coupling = {n.name: COUPLING[impl[n.role] if n.is_dmvpn else "peer"]
+                        for n in net.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
+            # The fault switch that sends before IKE is done needs the shunt gone too.
+            careless = frozenset(n for n, c in coupling.items() if c == "vici"
+                                 and "ipsec-cleartext-first" in nhrpd_faults)
+            self.ipsec = StrongswanDriver(net, lab_dir, ipsec, coupling, careless)
         for name in dict.fromkeys(impl.values()):
             nodes = [n.name for n in net.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
-            extra = {"faults": {r: list(nhrpd_faults) for r in ("hub", "spoke")}} if name == "nhrpd" else {}
+            extra: dict[str, Any] = {}
+            if name == "nhrpd":
+                extra["faults"] = {r: list(nhrpd_faults) for r in ("hub", "spoke")}
+                if self.ipsec is not None:
+                    extra["ipsec"] = {n: self.ipsec.vici_config(n) for n in nodes}
             drv = IMPLEMENTATIONS[name](net, lab_dir, phase, nodes, **extra)
             self.drivers[name] = drv
             self.by_node.update({n: drv for n in nodes})
         self.name = combination(impl)
 
     def versions(self) -> dict[str, str]:
-        return {name: d.version() for name, d in self.drivers.items()}
+        v = {name: d.version() for name, d in self.drivers.items()}
+        if self.ipsec is not None:
+            v["strongswan"] = self.ipsec.version()
+        return v
+
+    def couplings(self) -> dict[str, str]:
+        """Implementation (or `peer`) -> how its nodes drive IKE; empty without IPsec."""
+        if self.ipsec is None:
+            return {}
+        nodes = self.ipsec.topo.nodes
+        return {(self.impl[nodes[n].role] if nodes[n].is_dmvpn else "peer"): c
+                for n, c in self.ipsec.coupling.items()}
 
     def unimplemented(self, feature: str, role: str | None = None) -> str | None:
         """Why the implementation playing `role` (any role if None) lacks `feature`."""
@@ -86,14 +112,22 @@ class Drivers:
     def write_configs(self) -> None:
         for d in self.drivers.values():
             d.write_configs()
+        if self.ipsec is not None:
+            self.ipsec.write_configs()
 
     def start(self) -> None:
+        if self.ipsec is not None:      # IKE first: no NHRP packet may leave unprotected
+            self.ipsec.start()
         for d in self.drivers.values():
             d.start()
 
     def stop(self) -> None:
-        for d in self.drivers.values():
-            d.stop()
+        try:
+            for d in self.drivers.values():
+                d.stop()
+        finally:
+            if self.ipsec is not None:
+                self.ipsec.stop()
 
     def of(self, node: str) -> Any:
         return self.by_node[node]
@@ -171,11 +205,13 @@ class Lab:
     kernel: str = "host"
     timings: Timings = field(default_factory=Timings)
     nhrpd_faults: tuple[str, ...] = ()      # fault switches for every nhrpd node (testing the tests)
+    ipsec: bool = False                     # protect GRE with strongSwan (topology's `ipsec:` or defaults)
 
     def __post_init__(self) -> None:
         check_name(self.name)
         self.net = NetnsLab(self.topo, self.name)
-        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase, self.nhrpd_faults)
+        sa = (self.topo.ipsec or Ipsec()) if self.ipsec else None
+        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase, self.nhrpd_faults, sa)
 
     # ------------------------------------------------------------ persistence
     @property
@@ -189,6 +225,7 @@ class Lab:
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "topology_file": self.topology_file, "params": self.topo.params,
             "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
+            "ipsec": self.driver.couplings() if self.ipsec else None,
             "netns_prefix": ns_prefix(self.name), "timings": asdict(self.timings),
             "topology": specmod.to_dict(self.topo),
         }
@@ -201,7 +238,8 @@ class Lab:
         doc = read_lab_json(lab_dir)
         topo = specmod.load(doc["topology_file"], {k: str(v) for k, v in doc["params"].items()} or None)
         lab = cls(name=doc["name"], topo=topo, lab_dir=lab_dir, impl=doc["impl"], phase=doc["phase"],
-                  topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"))
+                  topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"),
+                  ipsec=bool(doc.get("ipsec")))
         lab.timings = Timings(**doc.get("timings", {}))
         return lab
 
@@ -239,12 +277,19 @@ class Lab:
         self.save("up")
         return self.timings
 
+    def shut_out(self, spoke: str, hub: str) -> bool:
+        """True when IKE between the two must fail: the topology gave them different keys."""
+        sa = self.topo.ipsec
+        return self.ipsec and sa is not None and sa.psk_of(spoke) != sa.psk_of(hub)
+
     def registered(self) -> dict[str, list[str]]:
-        """Per hub, the spokes (by name) not yet in its cache as dynamic entries."""
+        """Per hub, the spokes (by name) not yet in its cache as dynamic entries (a
+        spoke the topology shuts out of IKE on purpose is not expected)."""
         missing: dict[str, list[str]] = {}
         for hub in self.topo.hubs:
             have = {e.protocol for e in self.driver.cache(hub.name) if e.type == "dynamic"}
-            lost = [s.name for s in self.topo.spokes if hub.name in s.nhs and str(s.tunnel) not in have]
+            lost = [s.name for s in self.topo.spokes if hub.name in s.nhs and str(s.tunnel) not in have
+                    and not self.shut_out(s.name, hub.name)]
             if lost:
                 missing[hub.name] = lost
         return missing
@@ -274,6 +319,8 @@ class Lab:
                     row["cache"] = [asdict(e) for e in self.driver.cache(n.name)]
                     row["shortcuts"] = [asdict(e) for e in self.driver.shortcuts(n.name)]
                     row["gre1"] = self.net.counters(n.name, "gre1")
+                    if self.driver.ipsec is not None:
+                        row["sas"] = [asdict(sa) for sa in self.driver.ipsec.sas(n.name)]
                 except Exception as e:  # noqa: BLE001 - a dead daemon is status, not a crash
                     row["error"] = str(e)
             nodes.append(row)

@@ -35,13 +35,15 @@ class NhrpdDriver:
     }
 
     def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int, nodes: list[str] | None = None,
-                 faults: dict[str, list[str]] | None = None):
+                 faults: dict[str, list[str]] | None = None,
+                 ipsec: dict[str, dict[str, str]] | None = None):
         self.lab = lab
         self.topo = lab.topo
         self.dir = lab_dir
         self.phase = phase
         self.nodes = nodes if nodes is not None else [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
         self.faults = faults or {}         # node or role -> fault switch names
+        self.ipsec = ipsec or {}           # node -> its `ipsec` config: charon's VICI socket & co.
         self.procs: dict[str, subprocess.Popen] = {}
 
     def version(self) -> str:
@@ -60,6 +62,8 @@ class NhrpdDriver:
             "faults": self.faults.get(node.name, self.faults.get(node.role, [])),
             "lan_prefixes": [str(node.lan)] if node.lan is not None else [],
         }
+        if node.name in self.ipsec:
+            cfg["ipsec"] = self.ipsec[node.name]
         if node.role == "hub":
             cfg["redirect"] = self.phase == 3
             cfg["routes"] = [{"prefix": str(s.lan), "via": str(s.tunnel)}

@@ -37,12 +37,21 @@ class NhrpPeer:
         self.sock.bind((self.nbma, 0))
         # Request IDs far from the daemons' own (FRR counts up from 1).
         self._ids = itertools.count(0x5EED0000)
+        # In IPsec labs the peer brings up its SA before sending, as nhrpd does (VICI
+        # coupling): with trap policies its first probe would be eaten by the acquire.
+        self.protection = None
+        self.identities = {str(n.nbma): str(n.tunnel) for n in lab.topo.nodes.values() if n.tunnel}
+        if lab.driver.ipsec is not None:
+            from ..nhrpd.ipsec import IpsecConfig, Protection
+            self.protection = Protection(IpsecConfig(**lab.driver.ipsec.vici_config(name)))
 
     def request_id(self) -> int:
         return next(self._ids)
 
     def send(self, nhrp: Packet | bytes, to: str) -> None:
         """Send NHRP bytes (well-formed or not) to an NBMA address, GRE-encapsulated."""
+        if self.protection is not None and not self.protection.ensure(to, self.identities.get(to)):
+            raise RuntimeError(f"{self.name}: no IPsec SA to {to} (see its charon.log)")
         gre = struct.pack(">HH", GRE_KEY_PRESENT if self.key is not None else 0, GRE_NHRP)
         if self.key is not None:
             gre += struct.pack(">I", self.key)

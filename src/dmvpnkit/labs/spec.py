@@ -11,6 +11,7 @@ its YAML path and a hint, the way a compiler reports all errors of a file at onc
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -97,6 +98,19 @@ class Dmvpn:
 
 
 @dataclass(frozen=True)
+class Ipsec:
+    """The topology's `ipsec:` section: IKEv2 with a pre-shared key, ESP in transport
+    mode for GRE. `node_psk` gives single nodes another key (an IKE failure on purpose)."""
+    psk: str = "dmvpnkit-lab-psk"
+    ike_proposals: str = "aes128-sha256-modp2048"
+    esp_proposals: str = "aes128gcm16"
+    node_psk: dict[str, str] = field(default_factory=dict)
+
+    def psk_of(self, node: str) -> str:
+        return self.node_psk.get(node, self.psk)
+
+
+@dataclass(frozen=True)
 class Topology:
     name: str
     description: str
@@ -107,6 +121,7 @@ class Topology:
     links: tuple[Link, ...]
     source: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    ipsec: Ipsec | None = None
 
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == role]
@@ -188,7 +203,9 @@ def _coerce(value: Any, default: Any) -> Any:
 
 # ---------------------------------------------------------------- validation
 
-_TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers"}
+_TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers",
+             "ipsec"}
+_IPSEC_KEYS = {"psk", "ike_proposals", "esp_proposals", "nodes"}
 _DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix"}
 _ADDR_KEYS = {"nbma_pool", "private_pool", "lan_pool"}
 _NODE_KEYS = {
@@ -288,9 +305,33 @@ class _Validator:
                 else:
                     seen[n] = role
         topo = self._build(name, doc, phase, dmvpn, pools, router, sections, seen)
+        if "ipsec" in doc:
+            topo = dataclasses.replace(topo, ipsec=self._ipsec(doc["ipsec"], seen))
         if self.issues:
             raise SpecError(self.source, self.issues)
         return topo
+
+    def _ipsec(self, doc: Any, seen: dict[str, str]) -> Ipsec:
+        d = self._keys(doc, "ipsec", _IPSEC_KEYS)
+        out: dict[str, Any] = {}
+        for key in ("psk", "ike_proposals", "esp_proposals"):
+            if key in d:
+                if isinstance(d[key], str) and d[key] and '"' not in d[key]:
+                    out[key] = d[key]
+                else:
+                    self.err(f"ipsec.{key}", f"must be a non-empty string without quotes, got {d[key]!r}")
+        nodes = d.get("nodes") or {}
+        if not isinstance(nodes, dict):
+            self.err("ipsec.nodes", f"expected a mapping of node names, got {type(nodes).__name__}")
+            nodes = {}
+        node_psk = {}
+        for n, v in nodes.items():
+            per = self._keys(v, f"ipsec.nodes.{n}", {"psk"})
+            if seen.get(n) not in ("hub", "spoke", "peer"):
+                self.err(f"ipsec.nodes.{n}", "not a hub, spoke or peer of this topology")
+            elif isinstance(per.get("psk"), str) and per["psk"]:
+                node_psk[n] = per["psk"]
+        return Ipsec(**out, node_psk=node_psk)
 
     def _build(self, name, doc, phase, dmvpn, pools, router, sections, seen) -> Topology:
         hubs, spokes, nats = sections["hub"], sections["spoke"], sections["nat"]
@@ -463,5 +504,5 @@ def to_dict(topo: Topology) -> dict[str, Any]:
     return conv(topo)
 
 
-__all__ = ["Topology", "Node", "Iface", "Link", "Dmvpn", "SpecError", "Issue", "load", "loads",
+__all__ = ["Topology", "Ipsec", "Node", "Iface", "Link", "Dmvpn", "SpecError", "Issue", "load", "loads",
            "to_dict"]

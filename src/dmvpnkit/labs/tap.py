@@ -3,6 +3,10 @@
 tcpdump prints "listening on" once its socket is bound; waiting for that line means
 the first packet of a case is never lost. One pcap per node and interface, named
 `<node>__<iface>.pcap`, the layout `dmvpnkit.capture` merges into a timeline.
+
+In IPsec labs each node's ESP keys go to `xfrm__<node>.txt`: `ip xfrm monitor` for
+the whole capture (SAs that come and go with a shortcut) between two `ip xfrm state`
+dumps; the timeline decrypts with them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class LabCapture:
         self.points = [(n, topo.nodes[n].nbma_iface) for n in (nodes or [n.name for n in topo.nodes.values()
                                                                           if n.is_dmvpn])]
         self.procs: list[tuple[str, str, subprocess.Popen]] = []
+        self.keylogs: list[subprocess.Popen] = []
 
     def path(self, node: str, iface: str) -> Path:
         return self.dir / f"{node}__{iface}.pcap"
@@ -41,6 +46,8 @@ class LabCapture:
         # where addresses mislead (a renumbered node, a NAT box).
         macs = {f"{node}__{iface}": self._mac(node, iface) for node, iface in self.points}
         (self.dir / MACS_FILE).write_text(json.dumps(macs, indent=1) + "\n")
+        if self.lab.driver.ipsec is not None:
+            self._keys_start()
         for node, iface in self.points:
             p = self.lab.net.popen(node, ["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", "-s", "0",
                                           "-w", str(self.path(node, iface))],
@@ -69,7 +76,31 @@ class LabCapture:
         link = ipr.get_links(ipr.link_lookup(ifname=iface)[0])[0]
         return str(link.get_attr("IFLA_ADDRESS"))
 
+    def _keys(self, node: str, what: str) -> Path:
+        return self.dir / f"xfrm__{node}.{what}.txt"
+
+    def _keys_start(self) -> None:
+        for node in dict.fromkeys(n for n, _ in self.points):
+            with open(self._keys(node, "monitor"), "ab") as out:
+                # Line-buffered: SIGTERM must not lose keys still in stdio's buffer.
+                self.keylogs.append(self.lab.net.popen(node, ["stdbuf", "-oL", "ip", "xfrm", "monitor"],
+                                                       stdin=subprocess.DEVNULL, stdout=out,
+                                                       stderr=subprocess.STDOUT))
+        self._keys_dump()
+
+    def _keys_dump(self) -> None:
+        for node in dict.fromkeys(n for n, _ in self.points):
+            with open(self._keys(node, "state"), "a") as out:
+                out.write(self.lab.net.run(node, ["ip", "xfrm", "state"], check=False).stdout)
+
     def stop(self) -> None:
+        if self.keylogs:
+            self._keys_dump()
+            for p in self.keylogs:
+                p.terminate()
+            for p in self.keylogs:
+                p.wait()
+            self.keylogs.clear()
         for _, _, p in self.procs:
             p.send_signal(signal.SIGINT)      # flushes the pcap, unlike SIGKILL
         for _, _, p in self.procs:

@@ -17,6 +17,10 @@ mkdir -p /run/dk-modules/lib/modules && ln -s "/usr/lib/uml/modules/$rel" "/run/
 modprobe -d /run/dk-modules -a veth ip_gre esp4 xfrm_user af_key nfnetlink_log xt_NFLOG \
     nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_hashlimit xt_conntrack sch_netem \
     || echo "dmvpnkit-init: modprobe failed" >&2
+# The kernel loads what it finds missing (ESP's gcm(aes), authenc, ...) on demand by
+# calling /proc/sys/kernel/modprobe: point that at the same private tree.
+printf '#!/bin/sh\nexec /sbin/modprobe -d /run/dk-modules "$@"\n' > /run/dk-modules/modprobe
+chmod 755 /run/dk-modules/modprobe && echo /run/dk-modules/modprobe > /proc/sys/kernel/modprobe
 ip link set lo up
 
 "$DK_PYTHON" -m dmvpnkit.labs.agent /dev/tty1

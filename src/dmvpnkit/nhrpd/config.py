@@ -20,6 +20,7 @@ Keys (required first):
                    into the tunnel (the hub uses them to find the spoke behind a prefix)
   lan_prefixes     ["10.1.2.0/24"]: networks behind this node (answered in Resolution Replies)
   driver           dict, ignored here: settings for the kernel driver
+  ipsec            dict, ignored here: strongSwan over VICI for the Linux node (nhrpd/ipsec.py)
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Config:
 
 _KEYS = frozenset({"role", "interface", "protocol_address", "nbma_address", "network_id", "holdtime",
                    "mtu", "nhs", "unique", "redirect", "shortcut", "nat_extension", "auth", "faults",
-                   "routes", "lan_prefixes", "driver"})
+                   "routes", "lan_prefixes", "driver", "ipsec"})
 
 
 def _str(d: Mapping[str, Any], key: str) -> str:

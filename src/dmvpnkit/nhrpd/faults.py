@@ -29,6 +29,9 @@ class Fault(enum.Enum):
     NO_RESPONDER_EXTENSION = "no-responder-extension"  # replies leave the Responder Address extension empty
     DROP_UNKNOWN_EXTENSION = "drop-unknown-extension"  # unknown non-compulsory extensions are not returned in replies
     ZERO_HOPCNT = "zero-hopcnt"                    # every packet is originated with ar$hopcnt 0
+    # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
+    IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
+    IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt
 
     @classmethod
     def parse(cls, name: str) -> Fault:

@@ -26,7 +26,9 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from . import engine as eng
-from .config import Config
+from .config import Config, ConfigError
+from .ipsec import IpsecConfig
+from .ipsec import for_node as protection_for
 from .nflog import Nflog
 
 ETH_P_NHRP = 0x2001
@@ -38,8 +40,11 @@ log = logging.getLogger("nhrpd")
 
 class LinuxNode:
     def __init__(self, config: Config, control: Path, nbma_interface: str | None = None,
-                 nflog_group: int | None = None):
+                 nflog_group: int | None = None, ipsec: IpsecConfig | None = None):
         self.config = config
+        self.protection = protection_for(config, ipsec)
+        self.nhs_identity = {n.nbma: n.protocol for n in config.nhs}
+        self.mapped: dict[str, str] = {}        # protocol -> NBMA of installed neighbours
         self.engine = eng.Engine(config, time.monotonic())
         self.ipr = IPRoute()
         self.ifindex = self.ipr.link_lookup(ifname=config.interface)[0]
@@ -154,12 +159,21 @@ class LinuxNode:
 
     def _do(self, a: Any) -> None:
         if isinstance(a, eng.Send):
-            self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
-                                      IPv4Address(a.dst_nbma).packed))
+            # With IPsec, nothing leaves before an SA to its destination is up (the
+            # drop shunt would eat it): no SA, no send; NHRP's own resends retry.
+            if self.protection is None or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
+                self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
+                                          IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
+            if self.protection is not None:
+                self.protection.ensure(a.nbma, a.protocol)
             self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT)
+            self.mapped[a.protocol] = a.nbma
         elif isinstance(a, eng.UnmapNeighbor):
             self.ipr.neigh("del", dst=a.protocol, ifindex=self.ifindex)
+            nbma = self.mapped.pop(a.protocol, None)
+            if self.protection is not None and nbma and nbma not in self.mapped.values():
+                self.protection.release(nbma)
         elif isinstance(a, eng.AddRoute):
             net = IPv4Network(a.prefix, strict=False)
             self.ipr.route("replace", dst=str(net), gateway=a.via, oif=self.ifindex, flags=4,  # RTNH_F_ONLINK
@@ -172,6 +186,12 @@ class LinuxNode:
         elif isinstance(a, eng.Log):
             log.log(getattr(logging, str(a.level).upper(), logging.INFO), "%s %s", a.message,
                     json.dumps(a.fields, default=str, sort_keys=True))
+
+    def _identity(self, nbma: str) -> str | None:
+        """The protocol address the station at `nbma` must prove in IKE, if known."""
+        if nbma in self.nhs_identity:
+            return self.nhs_identity[nbma]
+        return next((p for p, n in self.mapped.items() if n == nbma), None)
 
     def _cleanup(self) -> None:
         for net in list(self.routes):
@@ -201,14 +221,26 @@ def query(control: Path, what: str, timeout: float = 5.0) -> Any:
     return json.loads(buf)
 
 
+def _ipsec(d: Any) -> IpsecConfig | None:
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise ConfigError("ipsec", f"expected a mapping, got {type(d).__name__}")
+    try:
+        return IpsecConfig(**d)
+    except TypeError as e:
+        raise ConfigError("ipsec", f"{e} (keys: vici, identity, ike_proposals, esp_proposals)") from None
+
+
 def main(config_path: Path, control: Path, nbma_interface: str | None, nflog_group: int | None,
          log_file: Path | None) -> int:
     # Our decisions at DEBUG; libraries (pyroute2 logs every netlink message) at WARNING.
     logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.WARNING,
                         format="%(asctime)s.%(msecs)03d nhrpd %(levelname)s %(message)s", datefmt="%H:%M:%S")
     log.setLevel(logging.DEBUG)
-    config = Config.from_dict(json.loads(Path(config_path).read_text()))
-    node = LinuxNode(config, control, nbma_interface, nflog_group)
+    doc = json.loads(Path(config_path).read_text())
+    config = Config.from_dict(doc)
+    node = LinuxNode(config, control, nbma_interface, nflog_group, _ipsec(doc.get("ipsec")))
     log.info("started pid %d on %s", os.getpid(), config.interface)
     node.run()
     return 0

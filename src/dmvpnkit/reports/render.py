@@ -71,7 +71,8 @@ def _slugify(text: str, limit: int = 60) -> str:
 def columns(m: Matrix) -> list[Column]:
     """One column per run; runs sharing combination and phase are told apart by lab
     kernel, then host, then date, then a number."""
-    base = [f"{r.combination} · phase {r.phase}" if r.phase is not None else r.combination for r in m.runs]
+    base = [(f"{r.combination} · phase {r.phase}" if r.phase is not None else r.combination)
+            + (" · ipsec" if r.options.get("ipsec") else "") for r in m.runs]
     details = ["" for _ in m.runs]
     for label in set(base):
         same = [i for i, b in enumerate(base) if b == label]
@@ -94,7 +95,7 @@ def columns(m: Matrix) -> list[Column]:
         n = seen[label] = seen.get(label, 0) + 1
         if n > 1:
             label += f" #{n}"
-        combo = run.combination.replace("=", "-").replace(",", "_")
+        combo = run.combination.replace("=", "-").replace(",", "_") + ("-ipsec" if run.options.get("ipsec") else "")
         cid = _slugify(f"{combo}-p{run.phase}" if run.phase is not None else combo, 40)
         col = Column(index=i, id=f"{i + 1:02d}-{cid}", label=label, detail=details[i], run=run)
         col.counts = {o: 0 for o in OUTCOMES}
@@ -255,6 +256,7 @@ def rerun_command(run: Run, r: CaseResult) -> str:
     argv += ["--phase", str(run.phase)] if run.phase is not None else []
     argv += ["--impl", run.combination]
     argv += ["--topology", run.topology] if run.topology else []
+    argv += ["--ipsec"] if run.options.get("ipsec") else []
     return shlex.join(argv)
 
 

@@ -1,0 +1,233 @@
+"""strongSwan in the lab: one charon per DMVPN node, protecting GRE with ESP.
+
+Each charon runs in its node's network namespace and in a private mount namespace
+whose /run is the node's own directory (`RUN_DIR/<netns>`), so pid file and VICI
+socket never collide; `STRONGSWAN_CONF` and `SWANCTL_DIR` point at the configs
+rendered into `nodes/<name>/ipsec/`. charon loads them itself (a start script runs
+`swanctl --load-all`), and the driver talks VICI in-process for the `sas()` view.
+
+How NHRP and IKE are coupled depends on the implementation (`COUPLING`):
+- `trap` (FRR): a trap policy for GRE to any address; the kernel's
+  acquire on the first GRE packet to an NBMA address starts IKE with it. Stock
+  strongSwan cannot do FRR's `tunnel protection vici`.
+- `vici` (dmvpnkit-nhrpd, and the suite's scapy peer): the NHRP daemon loads and initiates one connection per
+  peer over VICI before sending to it, and removes it with the shortcut; a drop
+  shunt keeps GRE from leaving in the clear meanwhile.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .netns import CLONE_NEWNET, NETNS_DIR, NetnsLab, kill_all
+from .spec import Ipsec, Node
+
+CHARON = Path("/usr/lib/ipsec/charon")
+RUN_DIR = Path("/run/dmvpnkit/ipsec")
+START_TIMEOUT = 30.0
+COUPLING = {"frr": "trap", "nhrpd": "vici", "peer": "vici"}
+CLONE_NEWNS, MS_REC, MS_PRIVATE, MS_BIND = 0x00020000, 0x4000, 1 << 18, 4096
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/strongswan"),
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                          keep_trailing_newline=True)
+
+
+class IpsecError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChildSa:
+    name: str
+    state: str              # INSTALLED, REKEYING, ...
+    mode: str               # TRANSPORT
+    protocol: str           # ESP
+    spi_in: str
+    spi_out: str
+    encap: bool             # ESP in UDP (NAT-T)
+    local_ts: tuple[str, ...] = ()
+    remote_ts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IkeSa:
+    """One IKE SA of a node, as `swanctl --list-sas` shows it, normalised."""
+    name: str               # connection name
+    state: str              # ESTABLISHED, CONNECTING, ...
+    local_host: str
+    remote_host: str        # the peer's NBMA address (post-NAT as seen from here)
+    remote_id: str
+    initiator: bool
+    nat_any: bool           # NAT detected on the path
+    children: tuple[ChildSa, ...] = field(default_factory=tuple)
+
+
+def vici_session(path: Path, timeout: float = 10.0) -> Any:
+    import vici                     # only labs with IPsec need it
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+    except OSError as e:
+        s.close()
+        raise IpsecError(f"{path}: {e.strerror}") from None
+    return vici.Session(s)
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def parse_sas(listing: list[dict[str, Any]]) -> list[IkeSa]:
+    """VICI `list-sas` answers (one {name: sa} per IKE SA) -> IkeSa records."""
+    out = []
+    for item in listing:
+        for name, sa in item.items():
+            children = tuple(
+                ChildSa(name=_text(c.get("name")), state=_text(c.get("state")), mode=_text(c.get("mode")),
+                        protocol=_text(c.get("protocol")), spi_in=_text(c.get("spi-in")),
+                        spi_out=_text(c.get("spi-out")), encap=_text(c.get("encap")) == "yes",
+                        local_ts=tuple(map(_text, c.get("local-ts", []))),
+                        remote_ts=tuple(map(_text, c.get("remote-ts", []))))
+                for c in (sa.get("child-sas") or {}).values())
+            out.append(IkeSa(name=_text(name), state=_text(sa.get("state")),
+                             local_host=_text(sa.get("local-host")), remote_host=_text(sa.get("remote-host")),
+                             remote_id=_text(sa.get("remote-id")), initiator=_text(sa.get("initiator")) == "yes",
+                             nat_any=_text(sa.get("nat-any")) == "yes", children=children))
+    return out
+
+
+class StrongswanDriver:
+    """charon on `nodes`, each with the coupling its NHRP implementation uses."""
+
+    def __init__(self, lab: NetnsLab, lab_dir: Path, ipsec: Ipsec, coupling: dict[str, str],
+                 no_shunt: frozenset[str] = frozenset()):
+        self.lab = lab
+        self.no_shunt = no_shunt            # vici-coupled nodes left without the drop shunt (a fault switch)
+        self.topo = lab.topo
+        self.dir = lab_dir
+        self.ipsec = ipsec
+        self.coupling = coupling            # node -> "trap" | "vici"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def version(self) -> str:
+        out = subprocess.run([str(CHARON), "--version"], capture_output=True, text=True).stdout
+        return out.strip().splitlines()[0] if out.strip() else "strongSwan (unknown version)"
+
+    def run_dir(self, node: str) -> Path:
+        return RUN_DIR / self.lab.ns(node)
+
+    def vici(self, node: str) -> Path:
+        """The node's VICI socket as seen from outside its mount namespace."""
+        return self.run_dir(node) / "charon.vici"
+
+    def vici_config(self, node: str) -> dict[str, str]:
+        """What an NHRP daemon with `vici` coupling needs (nhrpd.ipsec.IpsecConfig)."""
+        return {"vici": str(self.vici(node)), "identity": str(self.topo.nodes[node].tunnel),
+                "ike_proposals": self.ipsec.ike_proposals, "esp_proposals": self.ipsec.esp_proposals}
+
+    def node_dir(self, node: str) -> Path:
+        return self.dir / "nodes" / node / "ipsec"
+
+    # ------------------------------------------------------------ lifecycle
+    def write_configs(self) -> None:
+        for name, coupling in self.coupling.items():
+            node: Node = self.topo.nodes[name]
+            d = self.node_dir(name)
+            (d / "swanctl").mkdir(parents=True, exist_ok=True)
+            ctx = dict(node=node, ipsec=self.ipsec, coupling=coupling, log=d / "charon.log",
+                       vici="/run/charon.vici", shunt=name not in self.no_shunt)
+            (d / "strongswan.conf").write_text(_env.get_template("strongswan.conf.j2").render(**ctx))
+            (d / "swanctl" / "swanctl.conf").write_text(_env.get_template("swanctl.conf.j2").render(**ctx))
+
+    def start(self) -> None:
+        for name in self.coupling:
+            self.start_node(name, wait=False)
+        for name in self.coupling:
+            self._wait(name)
+
+    def start_node(self, node: str, wait: bool = True) -> None:
+        run = self.run_dir(node)
+        run.mkdir(parents=True, exist_ok=True)
+        for f in run.glob("charon.*"):
+            f.unlink()
+        d = self.node_dir(node)
+        env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf"), "SWANCTL_DIR": str(d / "swanctl")}
+        netns = os.open(NETNS_DIR / self.lab.ns(node), os.O_RDONLY)
+
+        def enter() -> None:
+            # The node's network, and a /run of its own (charon's pid file and socket
+            # paths are compiled in).
+            for rc, what in ((lambda: _libc.setns(netns, CLONE_NEWNET), "setns"),
+                             (lambda: _libc.unshare(CLONE_NEWNS), "unshare"),
+                             (lambda: _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private"),
+                             (lambda: _libc.mount(str(run).encode(), b"/run", None, MS_BIND, None), "bind /run")):
+                if rc() != 0:
+                    raise OSError(ctypes.get_errno(), what, node)
+        try:
+            with open(d / "charon.stderr", "ab") as err:
+                self.procs[node] = subprocess.Popen([str(CHARON)], preexec_fn=enter, env=env,
+                                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                                    start_new_session=True)
+        finally:
+            os.close(netns)
+        if wait:
+            self._wait(node)
+
+    def _wait(self, node: str) -> None:
+        """Until charon answers on VICI with the configuration loaded."""
+        p = self.procs[node]
+        deadline = time.monotonic() + START_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline and p.poll() is None:
+            if self.vici(node).exists():
+                try:
+                    conns = [name for c in vici_session(self.vici(node)).list_conns() for name in c]
+                    if "dmvpn" in conns:
+                        return
+                    last = f"loaded connections: {conns}"
+                except Exception as e:  # noqa: BLE001 - not listening yet; keep the evidence
+                    last = str(e)
+            time.sleep(0.1)
+        log = self.node_dir(node) / "charon.log"
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+        raise IpsecError(f"{node}: charon did not load its swanctl.conf (exit {p.poll()}; {last}):\n{tail}")
+
+    def stop_node(self, node: str) -> None:
+        p = self.procs.pop(node, None)
+        if p is not None:
+            kill_all([p.pid])
+            p.poll()
+
+    def stop(self) -> None:
+        kill_all([p.pid for p in self.procs.values()])
+        for p in self.procs.values():
+            p.poll()
+        self.procs.clear()
+        for node in self.coupling:
+            for f in self.run_dir(node).glob("*"):
+                f.unlink(missing_ok=True)
+            try:
+                self.run_dir(node).rmdir()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------ views
+    def sas(self, node: str) -> list[IkeSa]:
+        return parse_sas(list(vici_session(self.vici(node)).list_sas()))
+
+    def established(self, node: str) -> dict[str, IkeSa]:
+        """remote NBMA address -> the ESTABLISHED IKE SA with an INSTALLED child."""
+        return {sa.remote_host: sa for sa in self.sas(node)
+                if sa.state == "ESTABLISHED" and any(c.state == "INSTALLED" for c in sa.children)}

@@ -1,0 +1,133 @@
+"""IPsec for the node: stock strongSwan driven over VICI (the `vici` package).
+
+FRR's `tunnel protection vici` needs strongSwan patches; this uses only what stock
+strongSwan offers. Before the node sends NHRP to an NBMA address, or installs a
+shortcut to it, an IKE SA with that address must exist: if none does, the node
+loads a connection for it (`peer-<nbma>`) and initiates it, waiting until the child
+SA is installed. The peer must authenticate as its NHRP protocol address: that is
+how NHRP peers map to IKE identities. When a shortcut goes, so does the SA the node
+started for it. Connections the peer started are found in `list-sas` and reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .config import Config
+from .faults import Fault
+
+log = logging.getLogger("nhrpd")
+CHILD = "gre"
+INITIATE_TIMEOUT_MS = 10_000
+FRESH_SECONDS = 2.0         # how long a seen SA is trusted before list-sas is asked again
+
+
+@dataclass(frozen=True)
+class IpsecConfig:
+    vici: str                                   # charon's VICI socket
+    identity: str                               # our IKE identity (our protocol address)
+    ike_proposals: str = "aes128-sha256-modp2048"
+    esp_proposals: str = "aes128gcm16"
+
+
+def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
+    """The node's protection, its fault switches applied. Only a spoke's neighbours are
+    shortcuts whose SAs go with them; a hub's are registrations (and a spoke whose link
+    is down would not hear its SA go)."""
+    if ipsec is None:
+        return None
+    return Protection(ipsec, never_release=(n.nbma for n in config.nhs),
+                      wait=not config.has(Fault.IPSEC_CLEARTEXT_FIRST),
+                      release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA))
+
+
+def conn_name(nbma: str) -> str:
+    return f"peer-{nbma}"
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+class Protection:
+    def __init__(self, config: IpsecConfig, never_release: Iterable[str] = (), wait: bool = True,
+                 release_shortcuts: bool = True):
+        self.config = config
+        self.wait = wait                        # False: a fault switch (send while IKE still runs)
+        self.release_shortcuts = release_shortcuts
+        self.seen: dict[str, float] = {}        # NBMA address -> when an SA to it was last confirmed
+        self.ours: set[str] = set()             # NBMA addresses we loaded a connection for
+        self.keep = set(never_release)          # the NHSes: their SAs outlive any shortcut
+
+    def _session(self) -> Any:
+        import vici
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(INITIATE_TIMEOUT_MS / 1000 + 5)
+        s.connect(self.config.vici)
+        return vici.Session(s)
+
+    def _established(self, session: Any, nbma: str) -> list[str]:
+        """Unique IDs of IKE SAs to `nbma` with an installed child SA."""
+        ids = []
+        for item in session.list_sas():
+            for sa in item.values():
+                children = (sa.get("child-sas") or {}).values()
+                if (_text(sa.get("remote-host")) == nbma and _text(sa.get("state")) == "ESTABLISHED"
+                        and any(_text(c.get("state")) == "INSTALLED" for c in children)):
+                    ids.append(_text(sa.get("uniqueid")))
+        return ids
+
+    def ensure(self, nbma: str, protocol: str | None = None) -> bool:
+        """An SA to `nbma` exists when this returns True; `protocol` is the identity
+        the peer must prove (any, if not known yet)."""
+        now = time.monotonic()
+        if now - self.seen.get(nbma, -FRESH_SECONDS) < FRESH_SECONDS:
+            return True
+        try:
+            session = self._session()
+            if not self._established(session, nbma):
+                self._initiate(session, nbma, protocol)
+        except Exception as e:  # noqa: BLE001 - charon down or IKE failed: the packet waits for a resend
+            log.warning("ipsec: no SA to %s (%s): %s", nbma, protocol or "any identity", e)
+            self.seen.pop(nbma, None)
+            return False
+        self.seen[nbma] = time.monotonic()
+        return True
+
+    def _initiate(self, session: Any, nbma: str, protocol: str | None) -> None:
+        c = self.config
+        name = conn_name(nbma)
+        session.load_conn({name: {
+            "version": "2", "remote_addrs": [nbma], "proposals": [c.ike_proposals],
+            "local-1": {"auth": "psk", "id": c.identity},
+            "remote-1": {"auth": "psk", "id": protocol or "%any"},
+            "children": {CHILD: {"mode": "transport", "local_ts": ["dynamic[gre]"],
+                                 "remote_ts": ["dynamic[gre]"], "esp_proposals": [c.esp_proposals]}},
+        }})
+        self.ours.add(nbma)
+        t = time.monotonic()
+        timeout = INITIATE_TIMEOUT_MS if self.wait else -1      # -1: charon answers at once
+        for _ in session.initiate({"child": CHILD, "ike": name, "timeout": timeout}):
+            pass        # charon's log lines for this initiation; failure raises CommandException
+        log.info("ipsec: SA to %s (%s) up in %.3f s", nbma, protocol or "any identity", time.monotonic() - t)
+
+    def release(self, nbma: str) -> None:
+        """The shortcut to `nbma` is gone: close the SAs to it (not an NHS's)."""
+        self.seen.pop(nbma, None)
+        if nbma in self.keep or not self.release_shortcuts:
+            return
+        try:
+            session = self._session()
+            for ike_id in self._established(session, nbma):
+                for _ in session.terminate({"ike-id": ike_id, "timeout": -1}):
+                    pass
+            if nbma in self.ours:
+                session.unload_conn({"name": conn_name(nbma)})
+                self.ours.discard(nbma)
+            log.info("ipsec: SA to %s closed with its shortcut", nbma)
+        except Exception as e:  # noqa: BLE001 - nothing to undo if charon is gone
+            log.warning("ipsec: closing SA to %s: %s", nbma, e)
