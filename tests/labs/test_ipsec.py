@@ -84,3 +84,24 @@ def test_list_sas_is_normalised() -> None:
     (child,) = sa.children
     assert (child.mode, child.protocol, child.encap, child.remote_ts) == \
         ("TRANSPORT", "ESP", False, ("172.16.0.10/32[gre]",))
+
+
+def test_certificates_name_the_tunnel_address(tmp_path: Path) -> None:
+    """`auth: cert`: pki makes a lab CA and a certificate per node whose subjectAltName is
+    the node's IKE identity; the node with other credentials gets a rogue CA's."""
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    topo = spec.load(TOPO / "hub_2spoke.yaml", {"wrong_psk": "spoke2"})
+    sa = spec.Ipsec(auth="cert", node_psk=topo.ipsec.node_psk)
+    drv = StrongswanDriver(NetnsLab(topo, "t"), tmp_path, sa, {"hub1": "trap", "spoke1": "vici", "spoke2": "vici"})
+    drv.write_configs()
+    for node, ca in (("hub1", "lab CA"), ("spoke1", "lab CA"), ("spoke2", "rogue CA")):
+        sw = tmp_path / "nodes" / node / "ipsec" / "swanctl"
+        cert = x509.load_pem_x509_certificate((sw / "x509" / f"{node}.pem").read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.IPAddress) == [IPv4Address(str(topo.nodes[node].tunnel))]
+        assert ca in cert.issuer.rfc4514_string(), cert.issuer
+        assert (sw / "private" / f"{node}.pem").exists() and (sw / "x509ca" / "lab.pem").exists()
+        conf = (sw / "swanctl.conf").read_text()
+        assert f"certs = {node}.pem" in conf and "auth = pubkey" in conf and "secrets" not in conf

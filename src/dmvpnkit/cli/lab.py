@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--timeout", type=float, help="convergence timeout in seconds")
     up.add_argument("--ipsec", action="store_true",
                     help="protect GRE with strongSwan (the topology's `ipsec:` section, or defaults)")
+    up.add_argument("--ipsec-auth", choices=("psk", "cert"), default="",
+                    help="with --ipsec: pre-shared key, or certificates from a lab CA made at bring-up")
     up.add_argument("--uml-mem", default="1G", help="memory of the UML lab kernel (default 1G; "
                     "a few GB for 100 nhrpd nodes)")
     up.set_defaults(func=cmd_up)
@@ -136,6 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         phase = phase or doc["phase"]
         args.name = args.name or doc["name"]
         args.ipsec = args.ipsec or bool(doc.get("ipsec"))
+        args.ipsec_auth = args.ipsec_auth or doc.get("ipsec_auth", "")
     topo = spec.load(source, params or None)
     impl = parse_impl(impl_text)
     name = check_name(args.name or topo.name.replace("-", "_").lower())
@@ -144,7 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if kernel.in_guest():
         lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="uml", ipsec=args.ipsec)
+                  topology_file=str(source.resolve()), kernel="uml", ipsec=args.ipsec,
+                  ipsec_auth=args.ipsec_auth)
         lab.timings.kernel = float(os.environ.get("DMVPNKIT_KERNEL_SECONDS", "0"))
         return _up(lab, args.timeout)
 
@@ -154,7 +158,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     rc = 1
     try:
         rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout, args.uml_mem,
-                    args.ipsec)
+                    args.ipsec, args.ipsec_auth)
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind
             _teardown(name, entry)
@@ -163,10 +167,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[str, str], phase: int,
            params: dict[str, str], lab_dir: Path, timeout: float | None, uml_mem: str = "1G",
-           ipsec: bool = False) -> int:
+           ipsec: bool = False, ipsec_auth: str = "") -> int:
     if which == "host":
         lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="host", ipsec=ipsec)
+                  topology_file=str(source.resolve()), kernel="host", ipsec=ipsec,
+                  ipsec_auth=ipsec_auth)
         return _up(lab, timeout)
     else:
         guest = Guest(name)
@@ -179,6 +184,7 @@ def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[
         fwd += [f"--param={k}={v}" for k, v in params.items()]
         fwd += ["--timeout", str(timeout)] if timeout else []
         fwd += ["--ipsec"] if ipsec else []
+        fwd += ["--ipsec-auth", ipsec_auth] if ipsec_auth else []
         return _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
 
 

@@ -32,6 +32,8 @@ from .netns import CLONE_NEWNET, NETNS_DIR, NetnsLab, kill_all
 from .spec import Ipsec, Node
 
 CHARON = Path("/usr/lib/ipsec/charon")
+PKI = Path("/usr/bin/pki")
+CERT_DAYS = 30
 RUN_DIR = Path("/run/dmvpnkit/ipsec")
 START_TIMEOUT = 30.0
 COUPLING = {"frr": "trap", "nhrpd": "vici", "peer": "vici"}
@@ -71,6 +73,14 @@ class IkeSa:
     initiator: bool
     nat_any: bool           # NAT detected on the path
     children: tuple[ChildSa, ...] = field(default_factory=tuple)
+
+
+def _pki(*args: str, out: Path) -> None:
+    done = subprocess.run([str(PKI), *args], capture_output=True)
+    if done.returncode != 0:
+        raise IpsecError(f"pki {' '.join(args)} failed ({done.returncode}): "
+                         f"{done.stderr.decode(errors='replace')[-500:]}")
+    out.write_bytes(done.stdout)
 
 
 def vici_session(path: Path, timeout: float = 10.0) -> Any:
@@ -135,6 +145,7 @@ class StrongswanDriver:
     def vici_config(self, node: str) -> dict[str, str]:
         """What an NHRP daemon with `vici` coupling needs (nhrpd.ipsec.IpsecConfig)."""
         return {"vici": str(self.vici(node)), "identity": str(self.topo.nodes[node].tunnel),
+                "auth": "pubkey" if self.ipsec.auth == "cert" else "psk",
                 "ike_proposals": self.ipsec.ike_proposals, "esp_proposals": self.ipsec.esp_proposals}
 
     def node_dir(self, node: str) -> Path:
@@ -150,6 +161,35 @@ class StrongswanDriver:
                        vici="/run/charon.vici", shunt=name not in self.no_shunt)
             (d / "strongswan.conf").write_text(_env.get_template("strongswan.conf.j2").render(**ctx))
             (d / "swanctl" / "swanctl.conf").write_text(_env.get_template("swanctl.conf.j2").render(**ctx))
+        if self.ipsec.auth == "cert":
+            self._certificates()
+
+    def _certificates(self) -> None:
+        """A lab CA, and per node a key and a certificate whose subjectAltName is its
+        tunnel address (its IKE identity), in the node's swanctl/{private,x509,x509ca}.
+        A node the topology gives other credentials gets its certificate from a second
+        CA that nobody trusts."""
+        ca_dir = self.dir / "ipsec-ca"
+        ca_dir.mkdir(parents=True, exist_ok=True)
+        cas = {}
+        for ca in {"lab"} | ({"rogue"} if self.ipsec.node_psk else set()):
+            key, cert = ca_dir / f"{ca}.key", ca_dir / f"{ca}.pem"
+            _pki("--gen", "--type", "rsa", "--size", "2048", "--outform", "pem", out=key)
+            _pki("--self", "--ca", "--lifetime", str(CERT_DAYS), "--in", str(key), "--dn",
+                 f"O=dmvpnkit, CN={ca} CA", "--outform", "pem", out=cert)
+            cas[ca] = (key, cert)
+        for name in self.coupling:
+            sw = self.node_dir(name) / "swanctl"
+            for sub in ("private", "x509", "x509ca"):
+                (sw / sub).mkdir(parents=True, exist_ok=True)
+            ca_key, ca_cert = cas["rogue" if name in self.ipsec.node_psk else "lab"]
+            key, pub = sw / "private" / f"{name}.pem", ca_dir / f"{name}.pub"
+            _pki("--gen", "--type", "rsa", "--size", "2048", "--outform", "pem", out=key)
+            _pki("--pub", "--in", str(key), "--outform", "pem", out=pub)
+            _pki("--issue", "--lifetime", str(CERT_DAYS), "--in", str(pub), "--type", "pub",
+                 "--cacert", str(ca_cert), "--cakey", str(ca_key), "--dn", f"O=dmvpnkit, CN={name}",
+                 "--san", str(self.topo.nodes[name].tunnel), "--outform", "pem", out=sw / "x509" / f"{name}.pem")
+            (sw / "x509ca" / "lab.pem").write_bytes(cas["lab"][1].read_bytes())
 
     def start(self) -> None:
         for name in self.coupling:

@@ -8,6 +8,7 @@ running lab from it; the kernel state (namespaces, daemons) is the source of tru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -206,11 +207,14 @@ class Lab:
     timings: Timings = field(default_factory=Timings)
     nhrpd_faults: tuple[str, ...] = ()      # fault switches for every nhrpd node (testing the tests)
     ipsec: bool = False                     # protect GRE with strongSwan (topology's `ipsec:` or defaults)
+    ipsec_auth: str = ""                    # "psk" | "cert": overrides the topology's
 
     def __post_init__(self) -> None:
         check_name(self.name)
         self.net = NetnsLab(self.topo, self.name)
         sa = (self.topo.ipsec or Ipsec()) if self.ipsec else None
+        if sa is not None and self.ipsec_auth:
+            sa = dataclasses.replace(sa, auth=self.ipsec_auth)
         self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase, self.nhrpd_faults, sa)
 
     # ------------------------------------------------------------ persistence
@@ -225,7 +229,7 @@ class Lab:
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "topology_file": self.topology_file, "params": self.topo.params,
             "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
-            "ipsec": self.driver.couplings() if self.ipsec else None,
+            "ipsec": self.driver.couplings() if self.ipsec else None, "ipsec_auth": self.ipsec_auth,
             "netns_prefix": ns_prefix(self.name), "timings": asdict(self.timings),
             "topology": specmod.to_dict(self.topo),
         }
@@ -239,7 +243,7 @@ class Lab:
         topo = specmod.load(doc["topology_file"], {k: str(v) for k, v in doc["params"].items()} or None)
         lab = cls(name=doc["name"], topo=topo, lab_dir=lab_dir, impl=doc["impl"], phase=doc["phase"],
                   topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"),
-                  ipsec=bool(doc.get("ipsec")))
+                  ipsec=bool(doc.get("ipsec")), ipsec_auth=doc.get("ipsec_auth", ""))
         lab.timings = Timings(**doc.get("timings", {}))
         return lab
 
@@ -278,7 +282,7 @@ class Lab:
         return self.timings
 
     def shut_out(self, spoke: str, hub: str) -> bool:
-        """True when IKE between the two must fail: the topology gave them different keys."""
+        """True when IKE between the two must fail: the topology gave them different credentials."""
         sa = self.topo.ipsec
         return self.ipsec and sa is not None and sa.psk_of(spoke) != sa.psk_of(hub)
 

@@ -99,8 +99,11 @@ class Dmvpn:
 
 @dataclass(frozen=True)
 class Ipsec:
-    """The topology's `ipsec:` section: IKEv2 with a pre-shared key, ESP in transport
-    mode for GRE. `node_psk` gives single nodes another key (an IKE failure on purpose)."""
+    """The topology's `ipsec:` section: IKEv2 with a pre-shared key or with certificates
+    (`auth: cert`: a lab CA made at bring-up), ESP in transport mode for GRE.
+    `node_psk` gives single nodes other credentials (an IKE failure on purpose): another
+    key, or with certificates a certificate from another CA."""
+    auth: str = "psk"
     psk: str = "dmvpnkit-lab-psk"
     ike_proposals: str = "aes128-sha256-modp2048"
     esp_proposals: str = "aes128gcm16"
@@ -205,7 +208,8 @@ def _coerce(value: Any, default: Any) -> Any:
 
 _TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers",
              "ipsec"}
-_IPSEC_KEYS = {"psk", "ike_proposals", "esp_proposals", "nodes"}
+_IPSEC_KEYS = {"auth", "psk", "ike_proposals", "esp_proposals", "nodes"}
+IPSEC_AUTH = ("psk", "cert")
 _DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix"}
 _ADDR_KEYS = {"nbma_pool", "private_pool", "lan_pool"}
 _NODE_KEYS = {
@@ -320,6 +324,11 @@ class _Validator:
                     out[key] = d[key]
                 else:
                     self.err(f"ipsec.{key}", f"must be a non-empty string without quotes, got {d[key]!r}")
+        if "auth" in d:
+            if d["auth"] in IPSEC_AUTH:
+                out["auth"] = d["auth"]
+            else:
+                self.err("ipsec.auth", f"{d['auth']!r} is not one of {', '.join(IPSEC_AUTH)}")
         nodes = d.get("nodes") or {}
         if not isinstance(nodes, dict):
             self.err("ipsec.nodes", f"expected a mapping of node names, got {type(nodes).__name__}")

@@ -30,6 +30,7 @@ FRESH_SECONDS = 2.0         # how long a seen SA is trusted before list-sas is a
 class IpsecConfig:
     vici: str                                   # charon's VICI socket
     identity: str                               # our IKE identity (our protocol address)
+    auth: str = "psk"                           # or "pubkey": certificates charon already holds
     ike_proposals: str = "aes128-sha256-modp2048"
     esp_proposals: str = "aes128gcm16"
 
@@ -103,8 +104,8 @@ class Protection:
         name = conn_name(nbma)
         session.load_conn({name: {
             "version": "2", "remote_addrs": [nbma], "proposals": [c.ike_proposals],
-            "local-1": {"auth": "psk", "id": c.identity},
-            "remote-1": {"auth": "psk", "id": protocol or "%any"},
+            "local-1": {"auth": c.auth, "id": c.identity},     # charon finds the cert by the id
+            "remote-1": {"auth": c.auth, "id": protocol or "%any"},
             "children": {CHILD: {"mode": "transport", "local_ts": ["dynamic[gre]"],
                                  "remote_ts": ["dynamic[gre]"], "esp_proposals": [c.esp_proposals]}},
         }})
