@@ -245,9 +245,16 @@ class StrongswanDriver:
         raise IpsecError(f"{node}: charon did not load its swanctl.conf (exit {p.poll()}; {last}):\n{tail}")
 
     def stop_node(self, node: str) -> None:
+        """Stop one node's charon as an admin would (SIGTERM: it removes its SAs and policies)."""
         p = self.procs.pop(node, None)
+        try:
+            pid = int((self.run_dir(node) / "charon.pid").read_text())
+        except (OSError, ValueError):
+            pid = p.pid if p is not None else None
+        if pid is None:
+            raise IpsecError(f"{node}: charon is not running")
+        kill_all([pid])
         if p is not None:
-            kill_all([p.pid])
             p.poll()
 
     def stop(self) -> None:

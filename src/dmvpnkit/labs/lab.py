@@ -143,10 +143,17 @@ class Drivers:
         return self.of(node).shortcuts(node)
 
     def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
-        self.of(node).stop_daemon(node, daemon)
+        """Stop one daemon of a node: the NHRP implementation's, or `charon`."""
+        if daemon == "charon" and self.ipsec is not None:
+            self.ipsec.stop_node(node)
+        else:
+            self.of(node).stop_daemon(node, daemon)
 
     def start_daemon(self, node: str, daemon: str = "nhrpd") -> None:
-        self.of(node).start_daemon(node, daemon)
+        if daemon == "charon" and self.ipsec is not None:
+            self.ipsec.start_node(node)
+        else:
+            self.of(node).start_daemon(node, daemon)
 
 
 def combination(impl: dict[str, str]) -> str:

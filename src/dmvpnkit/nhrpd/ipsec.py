@@ -12,7 +12,9 @@ started for it. Connections the peer started are found in `list-sas` and reused.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -22,8 +24,13 @@ from .faults import Fault
 
 log = logging.getLogger("nhrpd")
 CHILD = "gre"
-INITIATE_TIMEOUT_MS = 10_000
+INITIATE_TIMEOUT = 8.0      # s; IKE_SA_INIT + IKE_AUTH take well under one here, retransmits 1 s apart
+POLL = 0.02
 FRESH_SECONDS = 2.0         # how long a seen SA is trusted before list-sas is asked again
+# Fail closed: GRE that no IPsec policy covers is dropped, also while charon is down
+# (a stopping charon removes every policy it installed, its drop shunt included).
+FAIL_CLOSED = [["OUTPUT", "-p", "gre", "-m", "policy", "--dir", "out", "--pol", "none", "-j", "DROP"],
+               ["INPUT", "-p", "gre", "-m", "policy", "--dir", "in", "--pol", "none", "-j", "DROP"]]
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,22 @@ class Protection:
         self.ours: set[str] = set()             # NBMA addresses we loaded a connection for
         self.keep = set(never_release)          # the NHSes: their SAs outlive any shortcut
 
+    def fail_closed(self, on: bool) -> None:
+        """Install (or remove) the rules that drop unprotected GRE in this namespace."""
+        if not self.wait:               # the cleartext-first fault switch goes without
+            return
+        iptables = shutil.which("iptables-legacy") or "iptables"    # the lab kernel has no nft tables
+        for rule in FAIL_CLOSED:
+            present = subprocess.run([iptables, "-C", *rule], capture_output=True).returncode == 0
+            if on != present:
+                done = subprocess.run([iptables, "-I" if on else "-D", *rule], capture_output=True, text=True)
+                if done.returncode != 0:
+                    log.warning("ipsec: %s %s: %s", iptables, " ".join(rule), done.stderr.strip())
+
     def _session(self) -> Any:
         import vici
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(INITIATE_TIMEOUT_MS / 1000 + 5)
+        s.settimeout(5.0)
         s.connect(self.config.vici)
         return vici.Session(s)
 
@@ -111,9 +130,17 @@ class Protection:
         }})
         self.ours.add(nbma)
         t = time.monotonic()
-        timeout = INITIATE_TIMEOUT_MS if self.wait else -1      # -1: charon answers at once
-        for _ in session.initiate({"child": CHILD, "ike": name, "timeout": timeout}):
-            pass        # charon's log lines for this initiation; failure raises CommandException
+        # Started in the background, then waited for by polling: the SA that comes up
+        # may be the peer's own (both ends of a shortcut initiate; a peer behind NAT can
+        # only be reached once it has), and either one will do.
+        for _ in session.initiate({"child": CHILD, "ike": name, "timeout": -1}):
+            pass
+        if not self.wait:
+            return
+        while not self._established(session, nbma):
+            if time.monotonic() - t > INITIATE_TIMEOUT:
+                raise TimeoutError(f"no SA after {INITIATE_TIMEOUT:.0f} s (charon.log says why)")
+            time.sleep(POLL)
         log.info("ipsec: SA to %s (%s) up in %.3f s", nbma, protocol or "any identity", time.monotonic() - t)
 
     def release(self, nbma: str) -> None:

@@ -73,6 +73,8 @@ class LinuxNode:
         self.sel.register(self.control, selectors.EVENT_READ, self._on_control)
         self.routes: set[str] = set()
         self.running = True
+        if self.protection is not None:
+            self.protection.fail_closed(True)
 
     # ------------------------------------------------------------ loop
     def run(self) -> None:
@@ -194,6 +196,8 @@ class LinuxNode:
         return next((p for p, n in self.mapped.items() if n == nbma), None)
 
     def _cleanup(self) -> None:
+        if self.protection is not None:
+            self.protection.fail_closed(False)
         for net in list(self.routes):
             try:
                 self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
