@@ -61,6 +61,7 @@ def test_refresh_is_about_a_third_of_the_hold_time(renewals) -> None:
 def expiry(lab, renewals):
     """spoke2's uplink is cut; the hub's binding should expire after the hold time."""
     out: dict = {}
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "after_expiry")
     with Faults(lab).link_loss("spoke2"):
         t0 = time.time()
         try:
@@ -70,9 +71,9 @@ def expiry(lab, renewals):
         except ConvergenceTimeout:
             out["expired_after"] = None
         out["cache"] = lab.driver.cache("hub1")
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "after_expiry")
-    cap.start()
-    out["t_restore"] = time.time()
+        # Listening before the uplink returns: the spoke may register at once.
+        cap.start()
+        out["t_restore"] = time.time()
     try:
         wait_until("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
             e.protocol for e in lab.driver.cache("hub1")}, timeout=HOLD + 5)

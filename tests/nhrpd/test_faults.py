@@ -220,11 +220,17 @@ def _clean_spoke_packets() -> list:
 
 def test_ipsec_keep_sa() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_KEEP_SA)
-    assert prot is not None and not prot.release_shortcuts and prot.wait
+    assert prot is not None and not prot.release_shortcuts and prot.wait and prot.protect_shortcuts
     assert sent == _clean_spoke_packets()
 
 
 def test_ipsec_cleartext_first() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_CLEARTEXT_FIRST)
-    assert prot is not None and not prot.wait and prot.release_shortcuts
+    assert prot is not None and not prot.wait and prot.release_shortcuts and prot.protect_shortcuts
+    assert sent == _clean_spoke_packets()
+
+
+def test_ipsec_no_shortcut_sa() -> None:
+    prot, sent = _ipsec_effects(Fault.IPSEC_NO_SHORTCUT_SA)
+    assert prot is not None and not prot.protect_shortcuts and prot.wait and prot.release_shortcuts
     assert sent == _clean_spoke_packets()

@@ -66,7 +66,7 @@ class Drivers:
         self.drivers: dict[str, Any] = {}
         self.by_node: dict[str, Any] = {}
         # IPsec: a charon on every node with a tunnel, coupled to NHRP the way the
-        # node's implementation can (labs.ipsec); the scapy peer uses trap policies.
+        # node's implementation can (labs.ipsec); the scapy peer drives its SAs over VICI.
         self.ipsec: StrongswanDriver | None = None
         if ipsec is not None:
             coupling = {n.name: COUPLING[impl[n.role] if n.is_dmvpn else "peer"]

@@ -32,6 +32,7 @@ class Fault(enum.Enum):
     # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt
+    IPSEC_NO_SHORTCUT_SA = "ipsec-no-shortcut-sa"  # a shortcut is installed without bringing up an SA for it
 
     @classmethod
     def parse(cls, name: str) -> Fault:

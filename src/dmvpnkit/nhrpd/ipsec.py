@@ -50,7 +50,8 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
         return None
     return Protection(ipsec, never_release=(n.nbma for n in config.nhs),
                       wait=not config.has(Fault.IPSEC_CLEARTEXT_FIRST),
-                      release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA))
+                      release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA),
+                      protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA))
 
 
 def conn_name(nbma: str) -> str:
@@ -63,10 +64,11 @@ def _text(v: Any) -> str:
 
 class Protection:
     def __init__(self, config: IpsecConfig, never_release: Iterable[str] = (), wait: bool = True,
-                 release_shortcuts: bool = True):
+                 release_shortcuts: bool = True, protect_shortcuts: bool = True):
         self.config = config
         self.wait = wait                        # False: a fault switch (send while IKE still runs)
         self.release_shortcuts = release_shortcuts
+        self.protect_shortcuts = protect_shortcuts    # bring an SA up before installing a shortcut
         self.seen: dict[str, float] = {}        # NBMA address -> when an SA to it was last confirmed
         self.ours: set[str] = set()             # NBMA addresses we loaded a connection for
         self.keep = set(never_release)          # the NHSes: their SAs outlive any shortcut

@@ -167,7 +167,7 @@ class LinuxNode:
                 self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
                                           IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
-            if self.protection is not None:
+            if self.protection is not None and self.protection.protect_shortcuts:
                 self.protection.ensure(a.nbma, a.protocol)
             self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT)
             self.mapped[a.protocol] = a.nbma
