@@ -46,6 +46,11 @@ def nbma(lab: Any, node: str) -> str:
     return str(lab.topo.nodes[node].nbma)
 
 
+def cleartext_gre(e: Any) -> bool:
+    """An event of GRE (NHRP or overlay data) that crossed the NBMA network outside ESP."""
+    return e.gre and not e.esp
+
+
 def nat_public(lab: Any, nat: str = "nat1") -> str:
     n = lab.topo.nodes[nat]
     return str(n.iface(n.public_iface).address.ip)

@@ -11,14 +11,9 @@ import pytest
 
 from dmvpnkit.capture import expect, expect_all, expect_none
 
-from ..conftest import bringup, hairpin, nbma, tunnel
+from ..conftest import bringup, cleartext_gre, hairpin, nbma, tunnel
 
 pytestmark = pytest.mark.topology("hub_2spoke")
-
-
-def _cleartext(e) -> bool:
-    """GRE (NHRP or overlay data) on the NBMA network outside ESP."""
-    return e.gre and not e.esp
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def test_no_nhrp_in_cleartext_at_bring_up(lab) -> None:
     """Every NHRP packet of bring-up crosses the NBMA network inside ESP: none in the
     clear, and the registrations are seen (decrypted) inside it."""
     tl = bringup(lab)
-    expect_none(tl, "GRE in the clear on the NBMA network", _cleartext)
+    expect_none(tl, "GRE in the clear on the NBMA network", cleartext_gre)
     for spoke in ("spoke1", "spoke2"):
         expect(tl, f"{spoke}'s Registration Request inside ESP at hub1", node="hub1",
                op="registration-request", src_proto=tunnel(lab, spoke), esp=True)
@@ -44,7 +39,7 @@ def test_no_overlay_data_in_cleartext(redirected) -> None:
     """Overlay traffic (via the hub, then spoke to spoke) and the NHRP that redirects it
     cross the NBMA network only inside ESP."""
     tl = redirected["timeline"]
-    expect_none(tl, "GRE in the clear on the NBMA network", _cleartext)
+    expect_none(tl, "GRE in the clear on the NBMA network", cleartext_gre)
     expect_all(tl, "ICMP between the LAN hosts inside ESP", at_least=10, node="spoke2", data="icmp type 8",
                esp=True)
     expect(tl, "the Traffic Indication inside ESP", node="spoke1", op="traffic-indication", esp=True)

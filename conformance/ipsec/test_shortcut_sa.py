@@ -27,5 +27,6 @@ def test_spoke_spoke_sa_goes_with_the_shortcut(lab, measure) -> None:
         wait_until("the SA to spoke2 to go", lambda: far not in lab.driver.ipsec.established("spoke1"),
                    timeout=5)
     except ConvergenceTimeout:
-        pytest.fail(f"spoke1's shortcut to spoke2 expired, its SA did not:\n{lab.driver.ipsec.established('spoke1')[far]}")
+        sa = lab.driver.ipsec.established("spoke1")[far]
+        pytest.fail(f"spoke1's shortcut to spoke2 expired, its SA did not:\n{sa}")
     assert nbma(lab, "hub1") in lab.driver.ipsec.established("spoke1"), "the SA to the hub went too"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dmvpnkit.labs import spec
-from dmvpnkit.labs.ipsec import StrongswanDriver, parse_sas
+from dmvpnkit.labs.ipsec import StrongswanDriver
+from dmvpnkit.nhrpd.ipsec import parse_sas
 from dmvpnkit.labs.netns import NetnsLab
 
 TOPO = Path(__file__).parents[2] / "topologies"
@@ -79,8 +80,8 @@ def test_list_sas_is_normalised() -> None:
                                 "spi-in": b"c34602a4", "spi-out": b"c19cf286",
                                 "local-ts": [b"172.16.0.6/32[gre]"], "remote-ts": [b"172.16.0.10/32[gre]"]}}}}]
     (sa,) = parse_sas(listing)
-    assert (sa.name, sa.state, sa.remote_host, sa.remote_id, sa.initiator, sa.nat_any) == \
-        ("dmvpn", "ESTABLISHED", "172.16.0.10", "10.255.0.12", True, False)
+    assert (sa.name, sa.uniqueid, sa.state, sa.remote_host, sa.remote_id, sa.initiator, sa.nat_any, sa.up) == \
+        ("dmvpn", "2", "ESTABLISHED", "172.16.0.10", "10.255.0.12", True, False, True)
     (child,) = sa.children
     assert (child.mode, child.protocol, child.encap, child.remote_ts) == \
         ("TRANSPORT", "ESP", False, ("172.16.0.10/32[gre]",))

@@ -1,7 +1,7 @@
 """strongSwan in the lab: one charon per DMVPN node, protecting GRE with ESP.
 
 Each charon runs in its node's network namespace and in a private mount namespace
-whose /run is the node's own directory (`RUN_DIR/<netns>`), so pid file and VICI
+(`NetnsLab.popen(private_run=...)`) whose /run is the node's own directory (`RUN_DIR/<netns>`), so pid file and VICI
 socket never collide; `STRONGSWAN_CONF` and `SWANCTL_DIR` point at the configs
 rendered into `nodes/<name>/ipsec/`. charon loads them itself (a start script runs
 `swanctl --load-all`), and the driver talks VICI in-process for the `sas()` view.
@@ -17,18 +17,15 @@ How NHRP and IKE are coupled depends on the implementation (`COUPLING`):
 
 from __future__ import annotations
 
-import ctypes
 import os
-import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
-from .netns import CLONE_NEWNET, NETNS_DIR, NetnsLab, kill_all
+from ..nhrpd.ipsec import IkeSa, parse_sas, vici_session
+from .netns import NetnsLab, kill_all
 from .spec import Ipsec, Node
 
 CHARON = Path("/usr/lib/ipsec/charon")
@@ -37,9 +34,6 @@ CERT_DAYS = 30
 RUN_DIR = Path("/run/dmvpnkit/ipsec")
 START_TIMEOUT = 30.0
 COUPLING = {"frr": "trap", "nhrpd": "vici", "peer": "vici"}
-CLONE_NEWNS, MS_REC, MS_PRIVATE, MS_BIND = 0x00020000, 0x4000, 1 << 18, 4096
-
-_libc = ctypes.CDLL(None, use_errno=True)
 _env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/strongswan"),
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                           keep_trailing_newline=True)
@@ -49,73 +43,12 @@ class IpsecError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class ChildSa:
-    name: str
-    state: str              # INSTALLED, REKEYING, ...
-    mode: str               # TRANSPORT
-    protocol: str           # ESP
-    spi_in: str
-    spi_out: str
-    encap: bool             # ESP in UDP (NAT-T)
-    local_ts: tuple[str, ...] = ()
-    remote_ts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class IkeSa:
-    """One IKE SA of a node, as `swanctl --list-sas` shows it, normalised."""
-    name: str               # connection name
-    state: str              # ESTABLISHED, CONNECTING, ...
-    local_host: str
-    remote_host: str        # the peer's NBMA address (post-NAT as seen from here)
-    remote_id: str
-    initiator: bool
-    nat_any: bool           # NAT detected on the path
-    children: tuple[ChildSa, ...] = field(default_factory=tuple)
-
-
 def _pki(*args: str, out: Path) -> None:
     done = subprocess.run([str(PKI), *args], capture_output=True)
     if done.returncode != 0:
         raise IpsecError(f"pki {' '.join(args)} failed ({done.returncode}): "
                          f"{done.stderr.decode(errors='replace')[-500:]}")
     out.write_bytes(done.stdout)
-
-
-def vici_session(path: Path, timeout: float = 10.0) -> Any:
-    import vici                     # only labs with IPsec need it
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(str(path))
-    except OSError as e:
-        s.close()
-        raise IpsecError(f"{path}: {e.strerror}") from None
-    return vici.Session(s)
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v or "")
-
-
-def parse_sas(listing: list[dict[str, Any]]) -> list[IkeSa]:
-    """VICI `list-sas` answers (one {name: sa} per IKE SA) -> IkeSa records."""
-    out = []
-    for item in listing:
-        for name, sa in item.items():
-            children = tuple(
-                ChildSa(name=_text(c.get("name")), state=_text(c.get("state")), mode=_text(c.get("mode")),
-                        protocol=_text(c.get("protocol")), spi_in=_text(c.get("spi-in")),
-                        spi_out=_text(c.get("spi-out")), encap=_text(c.get("encap")) == "yes",
-                        local_ts=tuple(map(_text, c.get("local-ts", []))),
-                        remote_ts=tuple(map(_text, c.get("remote-ts", []))))
-                for c in (sa.get("child-sas") or {}).values())
-            out.append(IkeSa(name=_text(name), state=_text(sa.get("state")),
-                             local_host=_text(sa.get("local-host")), remote_host=_text(sa.get("remote-host")),
-                             remote_id=_text(sa.get("remote-id")), initiator=_text(sa.get("initiator")) == "yes",
-                             nat_any=_text(sa.get("nat-any")) == "yes", children=children))
-    return out
 
 
 class StrongswanDriver:
@@ -204,24 +137,10 @@ class StrongswanDriver:
             f.unlink()
         d = self.node_dir(node)
         env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf"), "SWANCTL_DIR": str(d / "swanctl")}
-        netns = os.open(NETNS_DIR / self.lab.ns(node), os.O_RDONLY)
-
-        def enter() -> None:
-            # The node's network, and a /run of its own (charon's pid file and socket
-            # paths are compiled in).
-            for rc, what in ((lambda: _libc.setns(netns, CLONE_NEWNET), "setns"),
-                             (lambda: _libc.unshare(CLONE_NEWNS), "unshare"),
-                             (lambda: _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private"),
-                             (lambda: _libc.mount(str(run).encode(), b"/run", None, MS_BIND, None), "bind /run")):
-                if rc() != 0:
-                    raise OSError(ctypes.get_errno(), what, node)
-        try:
-            with open(d / "charon.stderr", "ab") as err:
-                self.procs[node] = subprocess.Popen([str(CHARON)], preexec_fn=enter, env=env,
-                                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                                    start_new_session=True)
-        finally:
-            os.close(netns)
+        with open(d / "charon.stderr", "ab") as err:
+            self.procs[node] = self.lab.popen(node, [str(CHARON)], private_run=run, env=env,
+                                              stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                              start_new_session=True)
         if wait:
             self._wait(node)
 
@@ -276,5 +195,4 @@ class StrongswanDriver:
 
     def established(self, node: str) -> dict[str, IkeSa]:
         """remote NBMA address -> the ESTABLISHED IKE SA with an INSTALLED child."""
-        return {sa.remote_host: sa for sa in self.sas(node)
-                if sa.state == "ESTABLISHED" and any(c.state == "INSTALLED" for c in sa.children)}
+        return {sa.remote_host: sa for sa in self.sas(node) if sa.up}

@@ -290,8 +290,8 @@ class Lab:
 
     def shut_out(self, spoke: str, hub: str) -> bool:
         """True when IKE between the two must fail: the topology gave them different credentials."""
-        sa = self.topo.ipsec
-        return self.ipsec and sa is not None and sa.psk_of(spoke) != sa.psk_of(hub)
+        sa = self.driver.ipsec.ipsec if self.driver.ipsec is not None else None
+        return sa is not None and sa.psk_of(spoke) != sa.psk_of(hub)
 
     def registered(self) -> dict[str, list[str]]:
         """Per hub, the spokes (by name) not yet in its cache as dynamic entries (a

@@ -26,8 +26,8 @@ from pyroute2 import IPRoute
 from .spec import Node, Topology
 
 NETNS_DIR = Path("/run/netns")
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
+CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 0x4000, 1 << 18
 MNT_DETACH = 2
 GRE_KEY = 0x2000        # key-present flag (GRE_KEY), big-endian on the wire as in the kernel
 IPTABLES = "iptables-legacy"   # the UML kernel has no nft IPv4 tables
@@ -226,12 +226,24 @@ class NetnsLab:
                     f.write(val)
 
     # ------------------------------------------------------------ processes
-    def popen(self, node: str, argv: Sequence[str], **kw) -> subprocess.Popen:
+    def popen(self, node: str, argv: Sequence[str], private_run: Path | None = None,
+              **kw) -> subprocess.Popen:
+        """Start `argv` in the node's namespace. With `private_run` it also gets a mount
+        namespace of its own whose /run is that directory: for daemons whose pid file
+        and sockets are compiled-in /run paths (charon)."""
         fd = os.open(NETNS_DIR / self.ns(node), os.O_RDONLY)
 
         def enter() -> None:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns", node)
+            if private_run is None:
+                return
+            if _libc.unshare(CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "unshare", node)
+            if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+                raise OSError(ctypes.get_errno(), "mount --make-rprivate /", node)
+            if _libc.mount(str(private_run).encode(), b"/run", None, MS_BIND, None) != 0:
+                raise OSError(ctypes.get_errno(), "bind /run", str(private_run))
         try:
             return subprocess.Popen(list(argv), preexec_fn=enter, **kw)
         finally:

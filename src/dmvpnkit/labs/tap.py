@@ -34,6 +34,7 @@ class LabCapture:
         topo = lab.topo
         self.points = [(n, topo.nodes[n].nbma_iface) for n in (nodes or [n.name for n in topo.nodes.values()
                                                                           if n.is_dmvpn])]
+        self.nodes = list(dict.fromkeys(n for n, _ in self.points))
         self.procs: list[tuple[str, str, subprocess.Popen]] = []
         self.keylogs: list[subprocess.Popen] = []
 
@@ -80,7 +81,7 @@ class LabCapture:
         return self.dir / f"xfrm__{node}.{what}.txt"
 
     def _keys_start(self) -> None:
-        for node in dict.fromkeys(n for n, _ in self.points):
+        for node in self.nodes:
             with open(self._keys(node, "monitor"), "ab") as out:
                 # Line-buffered: SIGTERM must not lose keys still in stdio's buffer.
                 self.keylogs.append(self.lab.net.popen(node, ["stdbuf", "-oL", "ip", "xfrm", "monitor"],
@@ -89,7 +90,7 @@ class LabCapture:
         self._keys_dump()
 
     def _keys_dump(self) -> None:
-        for node in dict.fromkeys(n for n, _ in self.points):
+        for node in self.nodes:
             with open(self._keys(node, "state"), "a") as out:
                 out.write(self.lab.net.run(node, ["ip", "xfrm", "state"], check=False).stdout)
 
