@@ -36,7 +36,7 @@ def first_shortcut_packet(impl: str, ipsec: bool, run: int) -> tuple[float, floa
         cap = LabCapture(lab, lab.lab_dir / "pcaps" / "first_packet", nodes=["spoke1", "spoke2"])
         cap.start()
         dst = str(topo.nodes["spoke2_h"].iface("spoke2").address.ip)
-        lab.net.run("spoke1_h", ["ping", "-n", "-c", "150", "-i", "0.02", "-W", "1", dst], check=False)
+        lab.node("spoke1_h").run(["ping", "-n", "-c", "150", "-i", "0.02", "-W", "1", dst], check=False)
         tl = cap.timeline()
         spoke1, spoke2 = str(topo.nodes["spoke1"].nbma), str(topo.nodes["spoke2"].nbma)
         sent = tl.where(node="spoke1", direction="out", data="icmp type 8")

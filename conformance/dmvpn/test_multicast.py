@@ -18,8 +18,8 @@ def test_hub_replicates_multicast_to_registered_spokes(lab, capture) -> None:
     """Multicast the hub sends into the tunnel reaches every registered spoke as a
     unicast GRE copy to its NBMA address (`map multicast dynamic`): how routing
     protocols run over a DMVPN."""
-    lab.net.run("hub1", ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-I", "gre1", "-t", "1", GROUP],
-                check=False)
+    lab.node("hub1").run(["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-I", "gre1", "-t", "1", GROUP],
+                         check=False)
     tl = capture.timeline()
     for spoke in lab.topo.spokes:
         expect_all(tl, f"3 multicast copies delivered to {spoke.name}", at_least=3, node=spoke.name,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from dmvpnkit.capture import expect, expect_all, expect_none, expect_reply
+from dmvpnkit.capture import expect, expect_reply
 
-from ..conftest import hairpin, nbma
+from ..conftest import expect_direct, hairpin, nbma
 
 pytestmark = [pytest.mark.topology("hub_2spoke"), pytest.mark.phases(3)]
 
@@ -45,12 +45,7 @@ def test_later_data_bypasses_the_hub(redirected, lab) -> None:
     """Once the shortcut is installed, data between the spokes' LANs flows spoke to spoke:
     none of the later packets crosses the hub's NBMA interface."""
     assert redirected["later"].lossless, redirected["later"]
-    tl = redirected["timeline"]
-    last_reply = expect_all(tl, "Resolution Replies", op="resolution-reply")[-1]
-    expect_none(tl, "data crossing the hub once the shortcut is up", node="hub1", data="icmp",
-                after=last_reply.ts + 1.0)
-    expect_all(tl, "the later burst arriving at spoke2 straight from spoke1", at_least=10, node="spoke2",
-               data="icmp type 8", src=nbma(lab, "spoke1"))
+    expect_direct(lab, redirected["timeline"])
 
 
 @pytest.mark.spec("dmvpn-phase3", "shortcut", "MUST")

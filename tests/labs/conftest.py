@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from dmvpnkit.labs.backends.netns import list_netns
+
 REPO = Path(__file__).parents[2]
 
 
@@ -40,9 +42,9 @@ class LabHandle:
 
 def leftovers(name: str) -> list[str]:
     """Everything of lab `name` that may exist on the host after `lab down`."""
-    found = [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(f"dk-{name}-")] \
-        if os.path.isdir("/run/netns") else []
-    for p in (Path("/run/dmvpnkit/guests") / name, Path("/run/dmvpnkit/labs") / f"{name}.json"):
+    found = [f"netns {n}" for n in list_netns(f"dk-{name}-")]
+    for p in (Path("/run/dmvpnkit/guests") / name, Path("/run/dmvpnkit/labs") / f"{name}.json",
+              Path("/run/dmvpnkit/mininet") / name, *Path("/run/dmvpnkit/nodes").glob(f"dk-{name}-*")):
         if p.exists():
             found.append(str(p))
     for pid in filter(str.isdigit, os.listdir("/proc")):

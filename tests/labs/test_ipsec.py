@@ -10,14 +10,14 @@ import pytest
 from dmvpnkit.labs import spec
 from dmvpnkit.labs.ipsec import StrongswanDriver
 from dmvpnkit.nhrpd.ipsec import parse_sas
-from dmvpnkit.labs.netns import NetnsLab
+from dmvpnkit.labs.backends.netns import NetnsBackend
 
 TOPO = Path(__file__).parents[2] / "topologies"
 
 
 def rendered(tmp_path: Path, coupling: str, no_shunt: frozenset[str] = frozenset(), **params: str) -> dict:
     topo = spec.load(TOPO / "hub_2spoke.yaml", params or None)
-    drv = StrongswanDriver(NetnsLab(topo, "t"), tmp_path, topo.ipsec or spec.Ipsec(),
+    drv = StrongswanDriver(NetnsBackend("t", topo, tmp_path), tmp_path, topo.ipsec or spec.Ipsec(),
                            {"hub1": coupling, "spoke1": coupling, "spoke2": coupling}, no_shunt)
     drv.write_configs()
     return {n: {"swanctl": (tmp_path / "nodes" / n / "ipsec" / "swanctl" / "swanctl.conf").read_text(),
@@ -95,7 +95,8 @@ def test_certificates_name_the_tunnel_address(tmp_path: Path) -> None:
     from cryptography import x509
     topo = spec.load(TOPO / "hub_2spoke.yaml", {"wrong_psk": "spoke2"})
     sa = spec.Ipsec(auth="cert", node_psk=topo.ipsec.node_psk)
-    drv = StrongswanDriver(NetnsLab(topo, "t"), tmp_path, sa, {"hub1": "trap", "spoke1": "vici", "spoke2": "vici"})
+    drv = StrongswanDriver(NetnsBackend("t", topo, tmp_path), tmp_path, sa,
+                           {"hub1": "trap", "spoke1": "vici", "spoke2": "vici"})
     drv.write_configs()
     for node, ca in (("hub1", "lab CA"), ("spoke1", "lab CA"), ("spoke2", "rogue CA")):
         sw = tmp_path / "nodes" / node / "ipsec" / "swanctl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
@@ -11,6 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from dmvpnkit.labs import spec
+from dmvpnkit.labs.uml import Guest
 
 from .conftest import REPO, LabHandle, dmvpnkit, leftovers
 
@@ -34,8 +38,10 @@ def wait_shortcut(lab: LabHandle, node: str, prefix: str, timeout: float = 10) -
         time.sleep(0.5)
 
 
-def test_phase3_shortcut_takes_traffic_off_the_hub(lab_up) -> None:
-    lab, out = lab_up("hub_2spoke", "--phase", "3")
+@pytest.mark.parametrize("backend", ["netns", "mininet"])
+def test_phase3_shortcut_takes_traffic_off_the_hub(lab_up, backend: str) -> None:
+    lab, out = lab_up("hub_2spoke", "--phase", "3", "--backend", backend)
+    assert f"({backend})" in out.stdout and lab.status()["backend"] == backend, out.stdout
     m = BRINGUP.search(out.stdout)
     assert m, out.stdout
     assert float(m[1]) == pytest.approx(sum(map(float, m.groups()[1:])), abs=0.2)
@@ -85,22 +91,58 @@ def test_lab_json_brings_the_lab_back(lab_up, lab_name) -> None:
     assert "3 received" in lab.exec("spoke1_h", "ping", "-c3", "-i", "0.3", "10.0.0.10").stdout
 
 
-def test_sigkill_mid_bringup_then_down_leaves_nothing(lab_name) -> None:
+def test_mininet_cli_runs_on_the_lab(lab_up) -> None:
+    """`lab cli` is Mininet's own CLI on the running lab: node names stand for their
+    addresses, `net` lists the links the topology has."""
+    lab, _ = lab_up("hub_2spoke", "--phase", "3", "--backend", "mininet")
+    p = subprocess.run([sys.executable, "-m", "dmvpnkit.cli.main", "lab", "cli", "--lab", lab.name], cwd=REPO,
+                       input="spoke1_h ping -c1 -W2 spoke2_h\nnet\nexit\n", capture_output=True, text=True,
+                       timeout=120)
+    assert "1 packets transmitted, 1 received" in p.stdout, p.stdout + p.stderr
+    assert "PING 10.1.2.10" in p.stdout                     # spoke2_h stood for its address
+    assert "spoke1 inet:spoke1 spoke1_h:spoke1" in p.stdout, p.stdout
+
+
+def guest_leftovers(name: str) -> list[str]:
+    """Reap lab `name` inside its (still running) UML guest, then list what the guest's
+    kernel still holds of it: namespaces, processes, mounts, interfaces, rules."""
+    guest = Guest(name)
+    if not guest.running():
+        return []
+    topo = list(spec.load(REPO / "topologies" / "hub_2spoke.yaml").nodes)
+    out = io.BytesIO()
+    assert guest.run([sys.executable, "-m", "dmvpnkit.cli.main", "lab", "down", "--lab", name], cwd=str(REPO),
+                     stdout=io.BytesIO(), stderr=io.BytesIO()) == 0
+    assert guest.run([sys.executable, "-m", "tests.labs.leftovers", name, *topo], cwd=str(REPO), stdout=out,
+                     stderr=out) == 0, out.getvalue()
+    return out.getvalue().decode().splitlines()
+
+
+@pytest.mark.parametrize("backend, when", [("netns", "topology:"), ("mininet", "building"),
+                                           ("mininet", "topology:")])
+def test_sigkill_mid_bringup_then_down_leaves_nothing(lab_name, backend: str, when: str) -> None:
+    """SIGKILL of the controlling process in the middle of bring-up (`building`: while
+    Mininet creates hosts and links; `topology:`: as daemons start), then `lab down`:
+    nothing of the lab is left, in the lab kernel or on the host."""
     proc = subprocess.Popen([sys.executable, "-m", "dmvpnkit.cli.main", "lab", "up",
-                             "topologies/hub_2spoke.yaml", "--name", lab_name], cwd=REPO,
+                             "topologies/hub_2spoke.yaml", "--name", lab_name, "--backend", backend], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     try:
-        for line in proc.stdout:            # kill once namespaces exist and daemons start
+        for line in proc.stdout:
             seen += line
-            if line.startswith("topology:"):
+            if when == "building" and line.startswith("kernel: UML guest up"):
+                time.sleep(2.5)             # Mininet takes ~7 s for these hosts and links
+                break
+            if line.startswith(when):
                 break
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        assert "topology:" in seen, seen
+        assert when in seen or "UML guest up" in seen, seen
         assert leftovers(lab_name), "the killed bring-up should have left something to reap"
+        assert guest_leftovers(lab_name) == []
     finally:
         proc.kill()
     down = dmvpnkit("lab", "down", "--lab", lab_name)
-    assert "down" in down.stdout
+    assert f"lab {lab_name}: down" in down.stdout, down.stdout
     assert leftovers(lab_name) == []

@@ -15,6 +15,16 @@ def lines(text: str) -> set[str]:
     return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("!")}
 
 
+def sections(text: str) -> dict[int, str]:
+    """Line number (1-based) -> the daemon whose section of frr.conf it is in (`! zebra` ...)."""
+    owner, out = "", {}
+    for i, ln in enumerate(text.splitlines(), 1):
+        word = ln[2:].split(":")[0].strip() if ln.startswith("! ") else ""
+        owner = word if word in frr.DAEMONS else owner
+        out[i] = owner
+    return out
+
+
 @pytest.fixture(scope="module")
 def hub2() -> spec.Topology:
     return spec.load(TOPO / "hub_2spoke.yaml")
@@ -23,18 +33,18 @@ def hub2() -> spec.Topology:
 @pytest.mark.parametrize("phase", [1, 2, 3])
 def test_hub(hub2: spec.Topology, phase: int) -> None:
     conf = frr.render(hub2, hub2.nodes["hub1"], phase)
-    nhrp = lines(conf["nhrpd"])
+    nhrp = lines(conf)
     assert {"interface gre1", "ip nhrp network-id 1", "ip nhrp holdtime 60", "ip nhrp map multicast dynamic",
             "tunnel source inet", "nhrp nflog-group 1"} <= nhrp
     assert ("ip nhrp redirect" in nhrp) == (phase == 3)
     assert not any("nhs" in ln for ln in nhrp)
-    assert lines(conf["staticd"]) >= {"ip route 10.1.1.0/24 10.255.0.11", "ip route 10.1.2.0/24 10.255.0.12"}
+    assert nhrp >= {"ip route 10.1.1.0/24 10.255.0.11", "ip route 10.1.2.0/24 10.255.0.12", "ip forwarding"}
 
 
 @pytest.mark.parametrize("phase", [1, 2, 3])
 def test_spoke(hub2: spec.Topology, phase: int) -> None:
     conf = frr.render(hub2, hub2.nodes["spoke1"], phase)
-    nhrp, static = lines(conf["nhrpd"]), lines(conf["staticd"])
+    nhrp = static = lines(conf)
     assert {"ip nhrp nhs dynamic nbma 172.16.0.2", "ip nhrp registration no-unique"} <= nhrp
     assert ("ip nhrp shortcut" in nhrp) == (phase >= 2)
     assert "ip nhrp redirect" not in nhrp
@@ -47,22 +57,46 @@ def test_spoke(hub2: spec.Topology, phase: int) -> None:
 def test_dual_hub_prefers_the_first_nhs() -> None:
     topo = spec.load(TOPO / "dual_hub.yaml")
     conf = frr.render(topo, topo.nodes["spoke1"], 3)
-    assert lines(conf["nhrpd"]) >= {"ip nhrp nhs dynamic nbma 172.16.0.2", "ip nhrp nhs dynamic nbma 172.16.0.6"}
-    assert lines(conf["staticd"]) >= {"ip route 10.0.0.0/12 10.255.0.1 1", "ip route 10.0.0.0/12 10.255.0.2 11"}
+    assert lines(conf) >= {"ip nhrp nhs dynamic nbma 172.16.0.2", "ip nhrp nhs dynamic nbma 172.16.0.6",
+                           "ip route 10.0.0.0/12 10.255.0.1 1", "ip route 10.0.0.0/12 10.255.0.2 11"}
 
 
 def test_nat_spoke_sources_gre_from_its_private_side() -> None:
     topo = spec.load(TOPO / "spoke_nat.yaml")
-    assert "tunnel source nat1" in lines(frr.render(topo, topo.nodes["spoke2"], 3)["nhrpd"])
+    assert "tunnel source nat1" in lines(frr.render(topo, topo.nodes["spoke2"], 3))
 
 
-def test_rendered_configs_pass_nhrpd_syntax_check(tmp_path: Path, hub2: spec.Topology) -> None:
+def test_every_daemon_accepts_its_own_section(hub2: spec.Topology) -> None:
+    """Each daemon reads the whole frr.conf: it may refuse the other daemons' lines,
+    never one of its own section."""
     if not (frr.FRR_LIB / "nhrpd").exists():
         pytest.skip("FRR is not installed")
+    import shutil
+    import tempfile
+    # FRR drops to user frr before reading its config: pytest's tmp_path (0700) would
+    # make it read nothing and still exit 0.
+    d = Path(tempfile.mkdtemp(prefix="dk-render-"))
+    d.chmod(0o755)
+    try:
+        check_sections(d, hub2)
+    finally:
+        shutil.rmtree(d)
+
+
+def check_sections(d: Path, hub2: spec.Topology) -> None:
+    import re
     import subprocess
     for phase in (1, 2, 3):
         for node in ("hub1", "spoke1"):
-            f = tmp_path / f"{node}{phase}.conf"
-            f.write_text(frr.render(hub2, hub2.nodes[node], phase)["nhrpd"])
-            p = subprocess.run([str(frr.FRR_LIB / "nhrpd"), "-C", "-f", str(f)], capture_output=True, text=True)
-            assert p.returncode == 0, (node, phase, p.stdout, p.stderr)
+            text = frr.render(hub2, hub2.nodes[node], phase)
+            f = d / f"{node}{phase}.conf"
+            f.write_text(text)
+            f.chmod(0o644)
+            owner = sections(text)
+            assert set(owner.values()) >= set(frr.DAEMONS), owner
+            for daemon in frr.DAEMONS:
+                p = subprocess.run([str(frr.FRR_LIB / daemon), "-C", "-f", str(f)], capture_output=True, text=True)
+                refused = [int(n) for n in re.findall(r"on config line (\d+)", p.stdout + p.stderr)]
+                own = [n for n in refused if owner[n] == daemon]
+                assert "failed to open" not in p.stderr, p.stderr
+                assert p.returncode == 0 and refused and not own, (daemon, node, phase, own, p.stdout, p.stderr)

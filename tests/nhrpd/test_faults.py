@@ -21,11 +21,12 @@ PEER = "172.16.0.99"
 PING = bytes(IP(src="10.1.1.10", dst="10.1.2.10") / ICMP())
 
 
-def lab(hub: tuple[Fault, ...] = (), spoke: tuple[Fault, ...] = (), **spoke_kw) -> Net:
+def lab(hub: tuple[Fault, ...] = (), spoke: tuple[Fault, ...] = (), cut: tuple[str, ...] = (), **spoke_kw) -> Net:
     net = Net()
     net.add("hub1", hub_config(faults=[f.value for f in hub]))
     for name in ("spoke1", "spoke2"):
         net.add(name, spoke_config(name, faults=[f.value for f in spoke], **spoke_kw))
+    net.cut.update(cut)
     net.start()
     return net
 
@@ -234,3 +235,49 @@ def test_ipsec_no_shortcut_sa() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_NO_SHORTCUT_SA)
     assert prot is not None and not prot.protect_shortcuts and prot.wait and prot.release_shortcuts
     assert sent == _clean_spoke_packets()
+
+
+def test_new_request_id_on_resend() -> None:
+    for faults, fresh in (((), False), ((Fault.NEW_REQUEST_ID_ON_RESEND,), True)):
+        net = lab(spoke=faults, cut=("hub1",))      # nothing is answered: spoke1 resends
+        net.run_for(10)
+        ids = [w.pkt.request_id for w in net.sent("spoke1", Op.REGISTRATION_REQUEST)][-4:]
+        assert len(ids) == 4 and (len(set(ids)) == 4) is fresh, ids
+        net = lab(spoke=faults)
+        net.cut.add("spoke2")               # the Resolution Request is forwarded, never answered
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        net.run_for(4)
+        ids = [w.pkt.request_id for w in net.sent("spoke1", Op.RESOLUTION_REQUEST)]
+        assert len(ids) == 3 and (len(set(ids)) == 3) is fresh, ids
+
+
+def test_no_registration_retry() -> None:
+    for faults, count in (((), 5), ((Fault.NO_REGISTRATION_RETRY,), 1)):
+        net = lab(spoke=faults, cut=("hub1",))
+        net.run_for(HOLD / 3 - 1)           # attempts at +0, +1, +3, +7, +15 s; the refresh would be at +20
+        assert len(net.sent("spoke1", Op.REGISTRATION_REQUEST)) == count
+
+
+def test_impatient_resolution() -> None:
+    for faults, installed in (((), True), ((Fault.IMPATIENT_RESOLUTION,), False)):
+        net = lab(spoke=faults)
+        net.cut.add("spoke1")               # the request is lost: the reply comes by hand, late
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        req = net.sent("spoke1", Op.RESOLUTION_REQUEST)[-1].pkt
+        net.run_for(0.3)
+        reply = codec.Packet(Op.RESOLUTION_REPLY, HUB["nbma"], S1["proto"], "10.1.2.10", req.flags, req.request_id,
+                             (codec.Cie(0, 24, 1500, HOLD, 0, S2["nbma"], S2["proto"]),))
+        net.cut.discard("spoke1")
+        net.handle("spoke1", PacketIn(HUB["nbma"], codec.encode(reply)))
+        assert bool(net.engine("spoke1").views()["shortcuts"]) is installed
+
+
+def test_shortcut_ignores_holdtime() -> None:
+    for faults, kept in (((), False), ((Fault.SHORTCUT_IGNORES_HOLDTIME,), True)):
+        net = lab(spoke=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        assert net.engine("spoke1").views()["shortcuts"]
+        net.cut.add("spoke2")
+        net.run_for(3 * HOLD)
+        assert S2["proto"] not in hub_cache(net)          # bindings still expire
+        assert bool(net.engine("spoke1").views()["shortcuts"]) is kept

@@ -15,7 +15,7 @@ from dmvpnkit.cli import report as cli
 from dmvpnkit.reports.render import case_slug
 
 from .htmlscan import local_links, parse
-from .sample import CASES
+from .sample import CASES, build_run
 from .test_model import V1
 
 
@@ -142,3 +142,14 @@ def test_cli_errors_name_the_file(tmp_path: Path) -> None:
         run_cli("report", "render", str(tmp_path))
     with pytest.raises(reports.ReportError, match=r"nowhere/results\.json: no such file"):
         run_cli("report", "merge", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o"))
+
+
+def test_compare_names_every_case_whose_verdict_differs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a, b = tmp_path / "netns", tmp_path / "mininet"
+    reports.write(a, build_run(a))
+    reports.write(b, build_run(b, outcomes={1: "FAIL"}))
+    assert run_cli("report", "compare", str(a), str(a)) == 0
+    assert "0 differ" in capsys.readouterr().out
+    assert run_cli("report", "compare", str(a), str(b)) == 1
+    out = capsys.readouterr().out
+    assert "1 differ" in out and f"{CASES[1][0]}: PASS -> FAIL" in out, out

@@ -1,15 +1,16 @@
-"""`dmvpnkit lab up|down|status|exec|shell`.
+"""`dmvpnkit lab up|down|status|exec|shell|cli|export`.
 
 On a host kernel that lacks GRE/ESP the same command is forwarded, unchanged, into
 the lab's UML guest (labs.uml), which shares the host filesystem: output, exit
-status and the lab directory are those of a native run. Which labs exist and where
-they run is kept in /run/dmvpnkit/labs/<name>.json on the host.
+status and the lab directory are those of a native run (backends that run in the
+lab kernel: netns, mininet; containerlab uses the host's kernel and Docker). Which
+labs exist, on which backend and kernel, is kept in /run/dmvpnkit/labs/<name>.json
+on the host.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
@@ -20,10 +21,11 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from ..labs import backend as backends
 from ..labs import kernel, spec
 from ..labs.lab import Lab, LabError, check_name, parse_impl, read_lab_json
-from ..labs.netns import NETNS_DIR, CLONE_NEWNET, list_netns, ns_prefix, reap
-from ..labs.uml import Guest, GuestError, GUEST_DIR
+from ..labs.node import Node
+from ..labs.uml import GUEST_DIR, Guest, GuestError
 
 REGISTRY = Path("/run/dmvpnkit/labs")
 DEFAULT_LAB_ROOT = Path("labs-run")
@@ -51,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="with --ipsec: pre-shared key, or certificates from a lab CA made at bring-up")
     up.add_argument("--uml-mem", default="1G", help="memory of the UML lab kernel (default 1G; "
                     "a few GB for 100 nhrpd nodes)")
+    up.add_argument("--backend", default=backends.DEFAULT, metavar="NAME",
+                    help=f"lab backend: {', '.join(backends.names())} (default {backends.DEFAULT})")
     up.set_defaults(func=cmd_up)
 
     down = cmds.add_parser("down", help="tear a lab down: namespaces, daemons, lab kernel")
@@ -73,6 +77,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--lab", help="lab name (default: the only running lab)")
     sh.add_argument("node")
     sh.set_defaults(func=cmd_shell)
+
+    cli = cmds.add_parser("cli", help="the backend's own console on a lab (Mininet's CLI: "
+                          "`spoke1 ping spoke2_h`, `net`, `dump`)")
+    cli.add_argument("--lab", help="lab name (default: the only running lab)")
+    cli.set_defaults(func=cmd_cli)
+
+    ex = cmds.add_parser("export", help="write a topology as another tool's lab: "
+                         "lab export topologies/hub_2spoke.yaml --format clab -o clab/")
+    ex.add_argument("topology")
+    ex.add_argument("--format", choices=("clab",), required=True)
+    ex.add_argument("-o", "--out", type=Path, required=True, help="output directory")
+    ex.add_argument("--impl", default="frr", help="implementation, or per role: hub=frr,spoke=nhrpd")
+    ex.add_argument("--phase", type=int, choices=(1, 2, 3), help="DMVPN phase (default: the topology's)")
+    ex.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="topology parameter")
+    ex.add_argument("--image-frr", help="FRR container image (default: the version the FRR driver targets)")
+    ex.add_argument("--image-nhrpd", help="image built from containers/nhrpd/Dockerfile")
+    ex.add_argument("--mgmt", action="store_true", help="give the nodes containerlab's management network")
+    ex.set_defaults(func=cmd_export)
 
 
 # ---------------------------------------------------------------- registry
@@ -125,10 +147,7 @@ def _forward(name: str, argv: list[str], pty: bool = False, env: dict[str, str] 
 
 def cmd_up(args: argparse.Namespace) -> int:
     source = Path(args.topology)
-    params = dict(p.split("=", 1) for p in args.param if "=" in p)
-    bad = [p for p in args.param if "=" not in p]
-    if bad:
-        raise LabError(f"--param {bad[0]!r}: expected KEY=VALUE")
+    params = _params(args.param)
     impl_text, phase = args.impl, args.phase
     if source.name == "lab.json":           # bring a recorded lab back
         doc = read_lab_json(source.parent)
@@ -139,53 +158,60 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.name = args.name or doc["name"]
         args.ipsec = args.ipsec or bool(doc.get("ipsec"))
         args.ipsec_auth = args.ipsec_auth or doc.get("ipsec_auth", "")
+        if args.backend == backends.DEFAULT:
+            args.backend = doc.get("backend", backends.DEFAULT)
     topo = spec.load(source, params or None)
     impl = parse_impl(impl_text)
     name = check_name(args.name or topo.name.replace("-", "_").lower())
     lab_dir = (args.lab_dir or DEFAULT_LAB_ROOT / name).resolve()
     phase = phase or topo.phase
+    backend = backends.get(args.backend)
+
+    def lab(kernel_name: str) -> Lab:
+        return Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
+                   topology_file=str(source.resolve()), kernel=kernel_name, ipsec=args.ipsec,
+                   ipsec_auth=args.ipsec_auth, backend_name=args.backend)
 
     if kernel.in_guest():
-        lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="uml", ipsec=args.ipsec,
-                  ipsec_auth=args.ipsec_auth)
-        lab.timings.kernel = float(os.environ.get("DMVPNKIT_KERNEL_SECONDS", "0"))
-        return _up(lab, args.timeout)
+        the_lab = lab("uml")
+        the_lab.timings.kernel = float(os.environ.get("DMVPNKIT_KERNEL_SECONDS", "0"))
+        return _up(the_lab, args.timeout)
 
-    which = kernel.choose(args.kernel)
-    entry = {"lab_dir": str(lab_dir), "kernel": which}
+    which = kernel.choose(args.kernel) if backend.in_lab_kernel else "host"
+    if which == "host":
+        reason = backend.available()
+        if reason:
+            raise LabError(f"--backend {args.backend} cannot run here: {reason}")
+    entry = {"lab_dir": str(lab_dir), "kernel": which, "backend": args.backend}
     _registry_put(name, entry)
     rc = 1
     try:
-        rc = _up_on(which, name, source, topo, impl, phase, params, lab_dir, args.timeout, args.uml_mem,
-                    args.ipsec, args.ipsec_auth)
+        if which == "host":
+            rc = _up(lab("host"), args.timeout)
+        else:
+            guest = Guest(name)
+            print(f"kernel: host kernel {os.uname().release} lacks GRE/ESP; starting the UML lab kernel",
+                  flush=True)
+            boot = guest.start(mem=args.uml_mem)
+            print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
+            fwd = ["up", str(source.resolve()), "--impl", ",".join(f"{r}={i}" for r, i in impl.items()),
+                   "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir), "--backend", args.backend]
+            fwd += [f"--param={k}={v}" for k, v in params.items()]
+            fwd += ["--timeout", str(args.timeout)] if args.timeout else []
+            fwd += ["--ipsec"] if args.ipsec else []
+            fwd += ["--ipsec-auth", args.ipsec_auth] if args.ipsec_auth else []
+            rc = _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind
             _teardown(name, entry)
     return rc
 
 
-def _up_on(which: str, name: str, source: Path, topo: spec.Topology, impl: dict[str, str], phase: int,
-           params: dict[str, str], lab_dir: Path, timeout: float | None, uml_mem: str = "1G",
-           ipsec: bool = False, ipsec_auth: str = "") -> int:
-    if which == "host":
-        lab = Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
-                  topology_file=str(source.resolve()), kernel="host", ipsec=ipsec,
-                  ipsec_auth=ipsec_auth)
-        return _up(lab, timeout)
-    else:
-        guest = Guest(name)
-        print(f"kernel: host kernel {os.uname().release} lacks GRE/ESP; starting the UML lab kernel",
-              flush=True)
-        boot = guest.start(mem=uml_mem)
-        print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
-        fwd = ["up", str(source.resolve()), "--impl", ",".join(f"{r}={i}" for r, i in impl.items()),
-               "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir)]
-        fwd += [f"--param={k}={v}" for k, v in params.items()]
-        fwd += ["--timeout", str(timeout)] if timeout else []
-        fwd += ["--ipsec"] if ipsec else []
-        fwd += ["--ipsec-auth", ipsec_auth] if ipsec_auth else []
-        return _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
+def _params(pairs: list[str]) -> dict[str, str]:
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise LabError(f"--param {bad[0]!r}: expected KEY=VALUE")
+    return dict(p.split("=", 1) for p in pairs)
 
 
 def _up(lab: Lab, timeout: float | None = None) -> int:
@@ -194,22 +220,44 @@ def _up(lab: Lab, timeout: float | None = None) -> int:
         timings = lab.up(log=lambda m: print(m, flush=True), timeout=timeout)
     finally:
         signal.signal(signal.SIGTERM, prev)
-    print(f"lab {lab.name} up ({lab.driver.name}, phase {lab.phase}, {lab.kernel} kernel); {timings.line()}")
+    print(f"lab {lab.name} up ({lab.driver.name}, phase {lab.phase}, {lab.backend_name} backend, "
+          f"{lab.kernel} kernel); {timings.line()}")
     print(f"lab directory: {lab.lab_dir}")
     return 0
 
 
+def _backends() -> list[type[backends.Backend]]:
+    """Every installed backend that can run here; one that does not import is named on
+    stderr and skipped, so it cannot keep the others' labs from coming down."""
+    found = []
+    for name in backends.names():
+        try:
+            b = backends.get(name)
+        except backends.BackendError as e:
+            print(f"dmvpnkit: warning: {e}", file=sys.stderr)
+            continue
+        if not kernel.in_guest() or b.in_lab_kernel:
+            found.append(b)
+    return found
+
+
+def _reap_everywhere(name: str) -> list[str]:
+    """What any backend left of lab `name`."""
+    return [r for b in _backends() for r in b.reap(name)]
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     if args.all:
-        names = set(_registry()) | {p.name for p in GUEST_DIR.glob("*")} if GUEST_DIR.exists() else set(_registry())
-        names |= {n.split("-")[1] for n in list_netns("dk-") if n.count("-") >= 2}
+        names = set(_registry()) | ({p.name for p in GUEST_DIR.glob("*")} if GUEST_DIR.exists() else set())
+        for b in _backends():
+            names |= b.running()
         for name in sorted(names):
             _teardown(name, _registry().get(name, {}))
             print(f"lab {name}: down")
         return 0
     if kernel.in_guest():
-        removed = reap(ns_prefix(check_name(args.lab)))
-        print(f"removed {len(removed)} namespaces")
+        removed = _reap_everywhere(check_name(args.lab))
+        print(f"removed {len(removed)} nodes")
         return 0
     name, entry = _resolve(args.lab)
     _teardown(name, entry)
@@ -226,7 +274,7 @@ def _teardown(name: str, entry: dict[str, Any]) -> None:
         except GuestError:
             pass
     guest.stop()
-    reap(ns_prefix(name))
+    _reap_everywhere(name)
     (REGISTRY / f"{name}.json").unlink(missing_ok=True)
     if entry.get("lab_dir") and (Path(entry["lab_dir"]) / "lab.json").exists():
         doc = read_lab_json(Path(entry["lab_dir"]))
@@ -235,15 +283,34 @@ def _teardown(name: str, entry: dict[str, Any]) -> None:
             (Path(entry["lab_dir"]) / "lab.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _in_lab(args: argparse.Namespace, argv: list[str], pty: bool = False) -> tuple[int | None, Path]:
+    """Forward a command about a running lab into its guest (returning its exit status),
+    or say where the lab directory is when it runs right here."""
     if kernel.in_guest():
-        st = Lab.from_dir(Path(os.environ["DMVPNKIT_LAB_DIR"])).status()
-    else:
-        name, entry = _resolve(args.lab)
-        if entry.get("kernel") == "uml":
-            return _forward(name, ["status", "--lab", name] + (["--json"] if args.json else []),
-                            env={"DMVPNKIT_LAB_DIR": entry["lab_dir"]})
-        st = Lab.from_dir(Path(entry["lab_dir"])).status()
+        return None, Path(os.environ["DMVPNKIT_LAB_DIR"])
+    name, entry = _resolve(args.lab)
+    lab_dir = Path(entry["lab_dir"])
+    if entry.get("kernel") != "uml":
+        return None, lab_dir
+    if not pty:
+        return _forward(name, [argv[0], "--lab", name, *argv[1:]], env={"DMVPNKIT_LAB_DIR": str(lab_dir)}), lab_dir
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    if saved:
+        tty.setraw(fd)
+    try:
+        return _forward(name, [argv[0], "--lab", name, *argv[1:]], pty=True,
+                        env={"DMVPNKIT_LAB_DIR": str(lab_dir)}), lab_dir
+    finally:
+        if saved:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rc, lab_dir = _in_lab(args, ["status"] + (["--json"] if args.json else []))
+    if rc is not None:
+        return rc
+    st = Lab.from_dir(lab_dir).status()
     print(json.dumps(st, indent=2) if args.json else format_status(st))
     return 0
 
@@ -252,7 +319,7 @@ def format_status(st: dict[str, Any]) -> str:
     t = st["timings"]
     lines = [f"lab {st['name']}: topology {st['topology']}, impl {st['impl']['hub']}"
              + (f"/{st['impl']['spoke']}" if st['impl']['spoke'] != st['impl']['hub'] else "")
-             + f", phase {st['phase']}, {st['kernel']} kernel",
+             + f", phase {st['phase']}, {st.get('backend', 'netns')} backend, {st['kernel']} kernel",
              f"bring-up {t['total']:.1f} s: kernel {t['kernel']:.1f} s, topology {t['topology']:.1f} s, "
              f"daemons {t['daemons']:.1f} s, convergence {t['convergence']:.1f} s",
              f"lab directory: {st['lab_dir']}", ""]
@@ -260,8 +327,9 @@ def format_status(st: dict[str, Any]) -> str:
     for n in st["nodes"]:
         gre = n.get("gre1")
         pk = f"{gre['rx_packets']}/{gre['tx_packets']}" if gre else ""
-        state = "" if n["up"] else "  (namespace missing)"
-        lines.append(f"{n['name']:<12} {n['role']:<7} {n.get('nbma', ''):<15} {n.get('tunnel', ''):<15} {pk:>16}{state}")
+        state = "" if n["up"] else "  (node missing)"
+        lines.append(f"{n['name']:<12} {n['role']:<7} {n.get('nbma', ''):<15} {n.get('tunnel', ''):<15} "
+                     f"{pk:>16}{state}")
     for n in st["nodes"]:
         if "error" in n:
             lines += ["", f"{n['name']}: {n['error']}"]
@@ -280,47 +348,46 @@ def format_status(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _enter_node(name: str, node: str) -> None:
-    path = NETNS_DIR / f"{ns_prefix(name)}{node}"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise LabError(f"lab {name} has no node {node!r}") from None
-    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-        raise LabError(f"cannot enter {path}: {os.strerror(ctypes.get_errno())}")
-    os.close(fd)
+def _node(lab_dir: Path, node: str) -> Node:
+    lab = Lab.from_dir(lab_dir)
+    if node not in lab.topo.nodes:
+        raise LabError(f"lab {lab.name} has no node {node!r} (nodes: {', '.join(lab.topo.nodes)})")
+    return lab.node(node)
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise LabError("lab exec NODE -- COMMAND...: no command given")
-    name = args.lab
-    if not kernel.in_guest():
-        name, entry = _resolve(args.lab)
-        if entry.get("kernel") == "uml":
-            return _forward(name, ["exec", "--lab", name, args.node, "--", *argv])
-    _enter_node(name, args.node)
+    rc, lab_dir = _in_lab(args, ["exec", args.node, "--", *argv])
+    if rc is not None:
+        return rc
     try:
-        os.execvp(argv[0], argv)
+        _node(lab_dir, args.node).exec(argv)
     except FileNotFoundError:
         raise LabError(f"{args.node}: command not found: {argv[0]}") from None
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    name = args.lab
-    if not kernel.in_guest():
-        name, entry = _resolve(args.lab)
-        if entry.get("kernel") == "uml":
-            fd = sys.stdin.fileno()
-            saved = termios.tcgetattr(fd) if os.isatty(fd) else None
-            if saved:
-                tty.setraw(fd)
-            try:
-                return _forward(name, ["shell", "--lab", name, args.node], pty=True)
-            finally:
-                if saved:
-                    termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-    _enter_node(name, args.node)
-    os.environ["PS1"] = f"[{name}:{args.node}] \\w# "
-    os.execvp("bash", ["bash", "--norc", "-i"])
+    rc, lab_dir = _in_lab(args, ["shell", args.node], pty=True)
+    if rc is not None:
+        return rc
+    node = _node(lab_dir, args.node)
+    os.environ["PS1"] = f"[{lab_dir.name}:{args.node}] \\w# "
+    node.exec(["bash", "--norc", "-i"])
+
+
+def cmd_cli(args: argparse.Namespace) -> int:
+    rc, lab_dir = _in_lab(args, ["cli"], pty=True)
+    if rc is not None:
+        return rc
+    return Lab.from_dir(lab_dir).backend.cli()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..labs.backends import clab
+    topo = spec.load(Path(args.topology), _params(args.param) or None)
+    images = {k: v for k, v in (("image_frr", args.image_frr), ("image_nhrpd", args.image_nhrpd)) if v}
+    path = clab.export(topo, parse_impl(args.impl), args.phase or topo.phase, args.out, mgmt=args.mgmt, **images)
+    print(f"wrote {path}; deploy with: containerlab deploy -t {path}")
+    return 0

@@ -3,6 +3,7 @@
     dmvpnkit report render reports/            re-render index.html and case pages
     dmvpnkit report merge run-frr/ run-mix/ -o reports/interop
     dmvpnkit report summary reports/interop    the certification text, to stdout
+    dmvpnkit report compare run-netns/ run-mininet/   verdicts that differ (exit 1 if any)
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = cmds.add_parser("summary", help="print the certification summary of DIR/results.json")
     s.add_argument("dir", type=Path)
 
+    c = cmds.add_parser("compare", help="case-by-case verdicts of two runs (e.g. two backends); "
+                        "exit status 1 when any differs")
+    c.add_argument("a", type=Path, help="results.json (or its directory) of one run")
+    c.add_argument("b", type=Path, help="... and of the other")
+
     v = cmds.add_parser("validate", help="check a results.json (schema 1 or 2) against the schema")
     v.add_argument("path", type=Path, help="results.json or its directory")
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"render": cmd_render, "merge": cmd_merge, "summary": cmd_summary,
+    return {"render": cmd_render, "merge": cmd_merge, "summary": cmd_summary, "compare": cmd_compare,
             "validate": cmd_validate}[args.report_command](args)
 
 
@@ -73,6 +79,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     sys.stdout.write(reports.summary_text(reports.load_matrix(args.dir)))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    a, b = reports.load(args.a), reports.load(args.b)
+    diffs = reports.compare(a, b)
+    same = len({r.id for r in a.results} | {r.id for r in b.results}) - len(diffs)
+    def label(r: reports.Run) -> str:
+        return f"{r.combination} on {r.options.get('backend', 'netns')}"
+    print(f"{label(a)} ({results_path(args.a)}) vs {label(b)} ({results_path(args.b)}): "
+          f"{same} case(s) agree, {len(diffs)} differ")
+    for d in diffs:
+        print(f"  {d}")
+    return 1 if diffs else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -8,11 +8,13 @@ starts from a working network.
 from __future__ import annotations
 
 import contextlib
+import time
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterator
 
+from .impairment import Impairment, check_direction
 from .lab import Lab
-from .netns import IPTABLES
+from .underlay import IPTABLES
 
 
 class FaultError(RuntimeError):
@@ -39,12 +41,12 @@ class Faults:
         added = []
         try:
             for r in rules:
-                self.lab.net.run(node, [IPTABLES, "-I", *r, "-j", "DROP"])
+                self.lab.node(node).run([IPTABLES, "-I", *r, "-j", "DROP"])
                 added.append(r)
             yield
         finally:
             for r in added:
-                self.lab.net.run(node, [IPTABLES, "-D", *r, "-j", "DROP"], check=False)
+                self.lab.node(node).run([IPTABLES, "-D", *r, "-j", "DROP"], check=False)
 
     @contextlib.contextmanager
     def daemon_down(self, node: str, daemon: str = "nhrpd") -> Iterator[None]:
@@ -69,7 +71,7 @@ class Faults:
         old_gw = n.gateway
         new_net = self._free_net(old.network)
         new_gw, new_ip = list(new_net.hosts())[:2]
-        up, me = self.lab.net.ipr(upstream), self.lab.net.ipr(node)
+        up, me = self.lab.node(upstream).ipr(), self.lab.node(node).ipr()
         up_idx = up.link_lookup(ifname=node)[0]
         me_idx = me.link_lookup(ifname=n.nbma_iface)[0]
         plen = old.network.prefixlen
@@ -102,4 +104,59 @@ class Faults:
                 return net
         raise FaultError(f"no free /30 left in {pool} to renumber into")
 
+    @contextlib.contextmanager
+    def impair(self, target: str, *, delay: float = 0.0, jitter: float = 0.0, loss: float = 0.0, rate: int = 0,
+               direction: str = "both") -> Iterator["Impaired"]:
+        """Impair a node's uplink (`target` a node name) or one link (`"spoke1:inet"`),
+        netem-style: `delay`/`jitter` in ms, `loss` in %, `rate` in kbit/s, applied to
+        what each end sends (`direction` both, `out` of the node, or `in` to it).
+        Yields a handle whose `mark` was taken before anything changed and whose
+        `set()` changes the impairment in place; on exit the link is back to the
+        topology's default."""
+        a, b = self._ends(target)
+        ends = {"both": [(a, b), (b, a)], "out": [(a, b)], "in": [(b, a)]}[check_direction(direction)]
+        handle = Impaired(self.lab, ends)
+        try:
+            handle.set(delay=delay, jitter=jitter, loss=loss, rate=rate)
+            handle.mark = handle.changed
+            yield handle
+        finally:
+            for n, p in handle.applied:
+                self.lab.backend.impair(n, p, None)
+
+    def _ends(self, target: str) -> tuple[str, str]:
+        topo = self.lab.topo
+        a, sep, b = target.partition(":")
+        if not sep:
+            node = topo.nodes.get(a)
+            b = (node.nbma_iface or node.public_iface or (node.ifaces[0].name if node.ifaces else "")) \
+                if node is not None else ""
+        try:
+            topo.link(a, b)
+        except KeyError:
+            raise FaultError(f"impair {target!r}: lab {self.lab.name} has no such "
+                             f"{'link' if sep else 'node with an uplink'} "
+                             f"(links: {', '.join(f'{x.a}:{x.b}' for x in topo.links)})") from None
+        return a, b
+
+
+class Impaired:
+    """An impairment in effect on one or both ends of a link."""
+
+    def __init__(self, lab: Lab, ends: list[tuple[str, str]]):
+        self.lab = lab
+        self.ends = ends
+        self.applied: list[tuple[str, str]] = []
+        self.mark = 0.0             # time.time() before the impairment was first applied
+        self.changed = 0.0          # ... before it was last changed
+        self.impairment = Impairment()
+
+    def set(self, **params: float) -> None:
+        imp = Impairment(**params)      # type: ignore[arg-type]
+        self.changed = time.time()
+        for n, p in self.ends:
+            self.lab.backend.impair(n, p, imp)
+            if (n, p) not in self.applied:
+                self.applied.append((n, p))
+        self.impairment = imp
 

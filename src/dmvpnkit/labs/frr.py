@@ -1,6 +1,7 @@
 """FRR as a DMVPN implementation: zebra + staticd + nhrpd per node.
 
-Configs are rendered from the topology (templates/frr/*.j2). State is read over the
+One `frr.conf` per node is rendered from the topology (templates/frr/frr.conf.j2),
+the file a containerlab FRR node mounts too; every daemon reads it. State is read over the
 daemons' own vty sockets in-process (the vtysh wire format: a command and a NUL in,
 the output and `\\0\\0\\0<status>` back), because spawning `vtysh` costs ~0.6 s in
 the UML kernel. Views are normalised into `views.CacheEntry` & co., the shape every
@@ -19,8 +20,10 @@ from typing import Any
 
 import jinja2
 
-from .netns import NetnsLab, kill_all, pids_in
+from .backend import Backend
+from .procs import kill_all
 from .spec import Node, Topology
+from .underlay import IPTABLES
 from .views import CacheEntry, NhsEntry, Shortcut
 
 FRR_LIB = Path("/usr/lib/frr")
@@ -75,12 +78,11 @@ def vty(sock_path: Path, *commands: str, timeout: float = 10.0) -> str:
     return "".join(out)
 
 
-def render(topo: Topology, node: Node, phase: int) -> dict[str, str]:
-    """The three config files of one node, by daemon name."""
+def render(topo: Topology, node: Node, phase: int) -> str:
+    """The node's frr.conf (integrated: zebra, staticd and nhrpd)."""
     nhs = [_nhs_view(topo, topo.nodes[h]) for h in node.nhs]
-    ctx = dict(topo=topo, node=node, phase=phase, nhs=nhs, nflog_group=NFLOG_GROUP,
-               mcast_nflog_group=MCAST_NFLOG_GROUP)
-    return {d: _env.get_template(f"{d}.conf.j2").render(**ctx) for d in DAEMONS}
+    return _env.get_template("frr.conf.j2").render(topo=topo, node=node, phase=phase, nhs=nhs,
+                                                   nflog_group=NFLOG_GROUP, mcast_nflog_group=MCAST_NFLOG_GROUP)
 
 
 def _nhs_view(topo: Topology, hub: Node) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def _nhs_view(topo: Topology, hub: Node) -> dict[str, Any]:
 class FrrDriver:
     name = "frr"
 
-    def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int, nodes: list[str] | None = None):
+    def __init__(self, lab: Backend, lab_dir: Path, phase: int, nodes: list[str] | None = None):
         self.lab = lab
         self.topo = lab.topo
         self.dir = lab_dir
@@ -104,7 +106,7 @@ class FrrDriver:
         self.nodes = nodes if nodes is not None else [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
 
     def pathspace(self, node: str) -> str:
-        return self.lab.ns(node)
+        return self.lab.node(node).id
 
     def sock(self, node: str, daemon: str = "nhrpd") -> Path:
         return RUN_DIR / self.pathspace(node) / f"{daemon}.vty"
@@ -119,8 +121,7 @@ class FrrDriver:
             if node.is_dmvpn:
                 d = self.dir / "nodes" / node.name
                 d.mkdir(parents=True, exist_ok=True)
-                for daemon, text in render(self.topo, node, self.phase).items():
-                    (d / f"{daemon}.conf").write_text(text)
+                (d / "frr.conf").write_text(render(self.topo, node, self.phase))
 
     def start(self) -> None:
         """Start every daemon of every DMVPN node; returns once all have daemonised.
@@ -132,7 +133,7 @@ class FrrDriver:
         for name in nodes:
             if self.topo.nodes[name].role == "hub":
                 for rule in MCAST_RULES + ([REDIRECT_RULE] if self.phase == 3 else []):
-                    self.lab.run(name, ["iptables-legacy", *rule])
+                    self.lab.node(name).run([IPTABLES, *rule])
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):
@@ -152,10 +153,12 @@ class FrrDriver:
         d = self.dir / "nodes" / node
         ps = self.pathspace(node)
         argv = [str(FRR_LIB / daemon), "-N", ps, "-d", "-P", "0",
-                "-i", str(RUN_DIR / ps / f"{daemon}.pid"), "-f", str(d / f"{daemon}.conf"),
+                "-i", str(self._pid_file(node, daemon)), "-f", str(d / "frr.conf"),
                 "--log", f"file:{d / (daemon + '.log')}", "--log-level", "debug"]
-        return self.lab.popen(node, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+        return self.lab.node(node).popen(argv, in_image=True)
+
+    def _pid_file(self, node: str, daemon: str) -> Path:
+        return RUN_DIR / self.pathspace(node) / f"{daemon}.pid"
 
     def _wait_socket(self, node: str, daemon: str, p: subprocess.Popen, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -166,7 +169,7 @@ class FrrDriver:
 
     def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
         """Kill one daemon of one node (SIGTERM, then SIGKILL), as a crash or an admin would."""
-        pid_file = RUN_DIR / self.pathspace(node) / f"{daemon}.pid"
+        pid_file = self._pid_file(node, daemon)
         try:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
@@ -183,9 +186,17 @@ class FrrDriver:
         self._wait_socket(node, daemon, p)
 
     def stop(self) -> None:
+        """Stop every daemon this driver started, by the pid files they wrote."""
         pids = []
         for node in self.nodes:
-            pids += pids_in(self.lab.ns(node))
+            running = set(self.lab.node(node).pids())      # a stale pid file names someone else
+            for f in (RUN_DIR / self.pathspace(node)).glob("*.pid"):
+                try:
+                    pid = int(f.read_text().strip())
+                except (OSError, ValueError):
+                    continue
+                if pid in running:
+                    pids.append(pid)
         kill_all(pids)
         for node in self.nodes:
             for f in (RUN_DIR / self.pathspace(node)).glob("*"):

@@ -1,10 +1,10 @@
 """strongSwan in the lab: one charon per DMVPN node, protecting GRE with ESP.
 
-Each charon runs in its node's network namespace and in a private mount namespace
-(`NetnsLab.popen(private_run=...)`) whose /run is the node's own directory (`RUN_DIR/<netns>`), so pid file and VICI
-socket never collide; `STRONGSWAN_CONF` and `SWANCTL_DIR` point at the configs
-rendered into `nodes/<name>/ipsec/`. charon loads them itself (a start script runs
-`swanctl --load-all`), and the driver talks VICI in-process for the `sas()` view.
+Each charon runs on its node in a private mount namespace (`Node.popen(private_run=...)`)
+whose /run is `<node's run_dir>/ipsec`, so pid file and VICI socket never collide;
+`STRONGSWAN_CONF` and `SWANCTL_DIR` point at the configs rendered into `nodes/<name>/ipsec/`.
+charon loads them itself (a start script runs `swanctl --load-all`), and the driver
+talks VICI in-process for the `sas()` view.
 
 How NHRP and IKE are coupled depends on the implementation (`COUPLING`):
 - `trap` (FRR): a trap policy for GRE to any address; the kernel's
@@ -25,13 +25,13 @@ from pathlib import Path
 import jinja2
 
 from ..nhrpd.ipsec import IkeSa, parse_sas, vici_session
-from .netns import NetnsLab, kill_all
+from .backend import Backend
+from .procs import kill_all
 from .spec import Ipsec, Node
 
 CHARON = Path("/usr/lib/ipsec/charon")
 PKI = Path("/usr/bin/pki")
 CERT_DAYS = 30
-RUN_DIR = Path("/run/dmvpnkit/ipsec")
 START_TIMEOUT = 30.0
 COUPLING = {"frr": "trap", "nhrpd": "vici", "peer": "vici"}
 _env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/strongswan"),
@@ -54,7 +54,7 @@ def _pki(*args: str, out: Path) -> None:
 class StrongswanDriver:
     """charon on `nodes`, each with the coupling its NHRP implementation uses."""
 
-    def __init__(self, lab: NetnsLab, lab_dir: Path, ipsec: Ipsec, coupling: dict[str, str],
+    def __init__(self, lab: Backend, lab_dir: Path, ipsec: Ipsec, coupling: dict[str, str],
                  no_shunt: frozenset[str] = frozenset()):
         self.lab = lab
         self.no_shunt = no_shunt            # vici-coupled nodes left without the drop shunt (a fault switch)
@@ -69,7 +69,7 @@ class StrongswanDriver:
         return out.strip().splitlines()[0] if out.strip() else "strongSwan (unknown version)"
 
     def run_dir(self, node: str) -> Path:
-        return RUN_DIR / self.lab.ns(node)
+        return self.lab.node(node).run_dir / "ipsec"
 
     def vici(self, node: str) -> Path:
         """The node's VICI socket as seen from outside its mount namespace."""
@@ -138,9 +138,8 @@ class StrongswanDriver:
         d = self.node_dir(node)
         env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf"), "SWANCTL_DIR": str(d / "swanctl")}
         with open(d / "charon.stderr", "ab") as err:
-            self.procs[node] = self.lab.popen(node, [str(CHARON)], private_run=run, env=env,
-                                              stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                              start_new_session=True)
+            self.procs[node] = self.lab.node(node).popen([str(CHARON)], private_run=run, env=env, stdout=err,
+                                                         stderr=err, new_session=True, in_image=True)
         if wait:
             self._wait(node)
 

@@ -13,9 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
-from . import netns
+from .backends.netns import NamespaceNode, create_netns, delete_netns
 
 NETLINK_XFRM = 6
 UML_BINARY = "linux.uml"
@@ -36,31 +34,29 @@ def probe() -> KernelReport:
     missing: list[str] = []
     name = f"dk-probe{os.getpid()}"
     try:
-        netns.create_netns(name)
+        create_netns(name)
     except OSError as e:
         return KernelReport(os.uname().release, (f"netns ({e.strerror})",))
+    node = NamespaceNode("probe", name)
     try:
-        with netns.inside(name):
-            ipr = IPRoute()
+        ipr = node.ipr()
+        for kind, kw in (("veth", {"peer": "dkprobe1"}), ("gre", {"gre_local": "127.0.0.1"})):
             try:
-                for kind, kw in (("veth", {"peer": "dkprobe1"}), ("gre", {"gre_local": "127.0.0.1"})):
-                    try:
-                        ipr.link("add", ifname="dkprobe0", kind=kind, **kw)
-                        ipr.link("del", ifname="dkprobe0")
-                    except Exception as e:  # noqa: BLE001 - any failure means "not usable"
-                        missing.append(f"{kind} ({e})")
-            finally:
-                ipr.close()
-            try:
-                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_XFRM).close()
-            except OSError as e:
-                missing.append(f"xfrm ({e.strerror})")
-            if not _has_module("esp4"):
-                missing.append("esp4")
-            if not Path("/proc/net/netfilter/nfnetlink_log").exists() and not _has_module("nfnetlink_log"):
-                missing.append("nfnetlink_log (NFLOG)")
+                ipr.link("add", ifname="dkprobe0", kind=kind, **kw)
+                ipr.link("del", ifname="dkprobe0")
+            except Exception as e:  # noqa: BLE001 - any failure means "not usable"
+                missing.append(f"{kind} ({e})")
+        try:
+            node.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_XFRM).close()
+        except OSError as e:
+            missing.append(f"xfrm ({e.strerror})")
+        if not _has_module("esp4"):
+            missing.append("esp4")
+        if not Path("/proc/net/netfilter/nfnetlink_log").exists() and not _has_module("nfnetlink_log"):
+            missing.append("nfnetlink_log (NFLOG)")
     finally:
-        netns.delete_netns(name)
+        node.close()
+        delete_netns(name)
     return KernelReport(os.uname().release, tuple(missing))
 
 

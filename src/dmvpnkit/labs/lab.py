@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from .. import __version__
+from . import backend as backends
 from . import spec as specmod
+from . import underlay
+from .backend import Backend
 from .frr import FrrDriver
 from .ipsec import COUPLING, StrongswanDriver
-from .netns import NetnsLab, list_netns, ns_prefix, reap
 from .nhrpd import NhrpdDriver
+from .node import Node
 from .spec import Ipsec, Topology
 
 IMPLEMENTATIONS: dict[str, Any] = {"frr": FrrDriver, "nhrpd": NhrpdDriver}
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FRR, Cisco)
 T = TypeVar("T")
 
 
@@ -60,7 +64,7 @@ class Drivers:
     """One driver per implementation in the lab, each running the nodes of the roles
     it was given; per-node calls go to that node's driver."""
 
-    def __init__(self, impl: dict[str, str], net: NetnsLab, lab_dir: Path, phase: int,
+    def __init__(self, impl: dict[str, str], backend: Backend, lab_dir: Path, phase: int,
                  nhrpd_faults: tuple[str, ...] = (), ipsec: Ipsec | None = None):
         self.impl = impl
         self.drivers: dict[str, Any] = {}
@@ -70,19 +74,19 @@ class Drivers:
         self.ipsec: StrongswanDriver | None = None
         if ipsec is not None:
             coupling = {n.name: COUPLING[impl[n.role] if n.is_dmvpn else "peer"]
-                        for n in net.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
+                        for n in backend.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
             # The fault switch that sends before IKE is done needs the shunt gone too.
             careless = frozenset(n for n, c in coupling.items() if c == "vici"
                                  and "ipsec-cleartext-first" in nhrpd_faults)
-            self.ipsec = StrongswanDriver(net, lab_dir, ipsec, coupling, careless)
+            self.ipsec = StrongswanDriver(backend, lab_dir, ipsec, coupling, careless)
         for name in dict.fromkeys(impl.values()):
-            nodes = [n.name for n in net.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
+            nodes = [n.name for n in backend.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
             extra: dict[str, Any] = {}
             if name == "nhrpd":
                 extra["faults"] = {r: list(nhrpd_faults) for r in ("hub", "spoke")}
                 if self.ipsec is not None:
                     extra["ipsec"] = {n: self.ipsec.vici_config(n) for n in nodes}
-            drv = IMPLEMENTATIONS[name](net, lab_dir, phase, nodes, **extra)
+            drv = IMPLEMENTATIONS[name](backend, lab_dir, phase, nodes, **extra)
             self.drivers[name] = drv
             self.by_node.update({n: drv for n in nodes})
         self.name = combination(impl)
@@ -215,14 +219,19 @@ class Lab:
     nhrpd_faults: tuple[str, ...] = ()      # fault switches for every nhrpd node (testing the tests)
     ipsec: bool = False                     # protect GRE with strongSwan (topology's `ipsec:` or defaults)
     ipsec_auth: str = ""                    # "psk" | "cert": overrides the topology's
+    backend_name: str = backends.DEFAULT    # netns | mininet | clab | an installed one
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        self.net = NetnsLab(self.topo, self.name)
+        self.backend: Backend = backends.get(self.backend_name)(self.name, self.topo, self.lab_dir)
         sa = (self.topo.ipsec or Ipsec()) if self.ipsec else None
         if sa is not None and self.ipsec_auth:
             sa = dataclasses.replace(sa, auth=self.ipsec_auth)
-        self.driver = Drivers(self.impl, self.net, self.lab_dir, self.phase, self.nhrpd_faults, sa)
+        self.driver = Drivers(self.impl, self.backend, self.lab_dir, self.phase, self.nhrpd_faults, sa)
+
+    def node(self, name: str) -> Node:
+        """The node `name`, through the Node API of the lab's backend."""
+        return self.backend.node(name)
 
     # ------------------------------------------------------------ persistence
     @property
@@ -237,7 +246,7 @@ class Lab:
             "topology_file": self.topology_file, "params": self.topo.params,
             "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
             "ipsec": self.driver.couplings() if self.ipsec else None, "ipsec_auth": self.ipsec_auth,
-            "netns_prefix": ns_prefix(self.name), "timings": asdict(self.timings),
+            "backend": self.backend_name, "timings": asdict(self.timings),
             "topology": specmod.to_dict(self.topo),
         }
         tmp = self.json_path.with_suffix(".tmp")
@@ -250,8 +259,10 @@ class Lab:
         topo = specmod.load(doc["topology_file"], {k: str(v) for k, v in doc["params"].items()} or None)
         lab = cls(name=doc["name"], topo=topo, lab_dir=lab_dir, impl=doc["impl"], phase=doc["phase"],
                   topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"),
-                  ipsec=bool(doc.get("ipsec")), ipsec_auth=doc.get("ipsec_auth", ""))
+                  ipsec=bool(doc.get("ipsec")), ipsec_auth=doc.get("ipsec_auth", ""),
+                  backend_name=doc.get("backend", backends.DEFAULT))
         lab.timings = Timings(**doc.get("timings", {}))
+        lab.backend.attach()
         return lab
 
     # ------------------------------------------------------------ lifecycle
@@ -259,16 +270,18 @@ class Lab:
            before_daemons: Callable[["Lab"], None] | None = None) -> Timings:
         """Build, start, wait for convergence. `before_daemons` runs once the topology
         exists and nothing has been sent yet: where a capture of bring-up starts."""
-        leftovers = reap(ns_prefix(self.name))
+        leftovers = self.backend.reap(self.name)
         if leftovers:
-            log(f"reaped {len(leftovers)} namespaces left by an earlier run of lab {self.name}")
+            log(f"reaped {len(leftovers)} nodes left by an earlier run of lab {self.name}")
         self.save("starting")
         try:
             t = time.monotonic()
-            self.net.build()
+            self.backend.build()
+            for name in self.topo.nodes:
+                underlay.configure(self.topo, self.node(name))
             self.timings.topology = time.monotonic() - t
             log(f"topology: {len(self.topo.nodes)} nodes, {len(self.topo.links)} links "
-                f"in {self.timings.topology:.1f} s")
+                f"({self.backend_name}) in {self.timings.topology:.1f} s")
             if before_daemons is not None:
                 before_daemons(self)
             t = time.monotonic()
@@ -306,9 +319,10 @@ class Lab:
         return missing
 
     def wait_converged(self, timeout: float | None = None) -> None:
-        # Registration is sent at start-up and retried with back-off well inside one
-        # hold time; allow one hold time plus the daemons' start-up per spoke.
-        limit = timeout or self.topo.dmvpn.holdtime + 0.5 * len(self.topo.spokes)
+        # Registration is sent at start-up and, when lost (IPsec's acquire eats the
+        # first packet), retried with back-off: within one hold time, or within the
+        # backoff's cap when the hold time is shorter; plus start-up per spoke.
+        limit = timeout or max(self.topo.dmvpn.holdtime, REGISTRATION_BACKOFF_CAP) + 0.5 * len(self.topo.spokes)
         wait_until("every spoke registered with its NHS (hub -> spokes missing)",
                    self.registered, limit, ok=lambda missing: not missing)
 
@@ -316,28 +330,42 @@ class Lab:
         try:
             self.driver.stop()
         finally:
-            removed = self.net.destroy()
+            removed = self.backend.destroy()
         return removed
 
     def status(self) -> dict[str, Any]:
         nodes = []
         for n in self.topo.nodes.values():
-            row: dict[str, Any] = {"name": n.name, "role": n.role, "netns": self.net.ns(n.name),
-                                   "up": self.net.ns(n.name) in list_netns(self.net.prefix)}
+            row: dict[str, Any] = {"name": n.name, "role": n.role, "id": self.node(n.name).id}
+            ifaces: dict[str, dict[str, int]] = {}
+            try:
+                ifaces = counters(self.node(n.name))
+                row.update(up=True, interfaces=sorted(ifaces))
+            except Exception as e:  # noqa: BLE001 - a node that is gone is status, not a crash
+                row.update(up=False, error=str(e))
             if n.is_dmvpn and row["up"]:
                 row.update(nbma=str(n.nbma), tunnel=str(n.tunnel), lan=str(n.lan))
                 try:
                     row["cache"] = [asdict(e) for e in self.driver.cache(n.name)]
                     row["shortcuts"] = [asdict(e) for e in self.driver.shortcuts(n.name)]
-                    row["gre1"] = self.net.counters(n.name, "gre1")
+                    row["gre1"] = ifaces[underlay.MGRE]
                     if self.driver.ipsec is not None:
                         row["sas"] = [asdict(sa) for sa in self.driver.ipsec.sas(n.name)]
                 except Exception as e:  # noqa: BLE001 - a dead daemon is status, not a crash
                     row["error"] = str(e)
             nodes.append(row)
         return {"name": self.name, "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
-                "topology": self.topo.name, "lab_dir": str(self.lab_dir),
+                "backend": self.backend_name, "topology": self.topo.name, "lab_dir": str(self.lab_dir),
                 "timings": {**asdict(self.timings), "total": self.timings.total}, "nodes": nodes}
+
+
+def counters(node: Node) -> dict[str, dict[str, int]]:
+    """Interface name -> packet and byte counters, from netlink."""
+    out = {}
+    for link in node.ipr().get_links():
+        st = link.get("IFLA_STATS64") or {}
+        out[link.get("IFLA_IFNAME")] = {k: st.get(k, 0) for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")}
+    return out
 
 
 def read_lab_json(lab_dir: Path) -> dict[str, Any]:

@@ -16,14 +16,51 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .backend import Backend
 from .frr import NFLOG_GROUP, REDIRECT_RULE, _nhs_view
-from .netns import IPTABLES, NetnsLab, kill_all, pids_in
-from .spec import Node
+from .procs import kill_all
+from .spec import Node, Topology
+from .underlay import IPTABLES, MGRE
 from .views import CacheEntry, NhsEntry, Shortcut
 
-RUN_DIR = Path("/run/dmvpnkit/nhrpd")
 RTNH_F_ONLINK = 4
 START_TIMEOUT = 30.0
+
+
+def render(topo: Topology, node: Node, phase: int, faults: list[str] | None = None,
+           ipsec: dict[str, str] | None = None) -> dict[str, Any]:
+    """The node's nhrpd.json: its DMVPN role and addresses from the topology."""
+    cfg: dict[str, Any] = {
+        "role": node.role, "interface": MGRE, "protocol_address": str(node.tunnel),
+        "nbma_address": str(node.nbma), "network_id": topo.dmvpn.network_id,
+        "holdtime": topo.dmvpn.holdtime, "unique": False, "faults": list(faults or []),
+        "lan_prefixes": [str(node.lan)] if node.lan is not None else [],
+    }
+    if ipsec is not None:
+        cfg["ipsec"] = ipsec
+    if node.role == "hub":
+        cfg["redirect"] = phase == 3
+        cfg["routes"] = [{"prefix": str(s.lan), "via": str(s.tunnel)}
+                         for s in topo.spokes if node.name in s.nhs and s.lan is not None]
+    else:
+        cfg["nhs"] = [{"nbma": str(h["nbma_public"]), "protocol": str(h["tunnel"])}
+                      for h in (_nhs_view(topo, topo.nodes[n]) for n in node.nhs)]
+        cfg["shortcut"] = phase >= 2
+    return cfg
+
+
+def static_routes(topo: Topology, node: Node, phase: int) -> list[tuple[str, str, int]]:
+    """(prefix, via, metric) onlink on the tunnel: what FRR's staticd config says for the
+    same node, installed by the driver before the node starts."""
+    if node.role == "hub":
+        return [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if node.name in s.nhs and s.lan]
+    routes = []
+    for i, h in enumerate(node.nhs):
+        via = str(topo.nodes[h].tunnel)
+        routes += [(str(topo.lan_summary), via, 20 + 10 * i), (str(topo.dmvpn.tunnel_prefix), via, 20 + 10 * i)]
+    if phase == 2:
+        routes += [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if s.name != node.name and s.lan]
+    return routes
 
 
 class NhrpdDriver:
@@ -34,7 +71,7 @@ class NhrpdDriver:
         "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
     }
 
-    def __init__(self, lab: NetnsLab, lab_dir: Path, phase: int, nodes: list[str] | None = None,
+    def __init__(self, lab: Backend, lab_dir: Path, phase: int, nodes: list[str] | None = None,
                  faults: dict[str, list[str]] | None = None,
                  ipsec: dict[str, dict[str, str]] | None = None):
         self.lab = lab
@@ -50,29 +87,12 @@ class NhrpdDriver:
         return f"dmvpnkit-nhrpd {__version__}"
 
     def control(self, node: str) -> Path:
-        return RUN_DIR / f"{self.lab.ns(node)}.sock"
+        return self.lab.node(node).run_dir / "nhrpd.sock"
 
     # ------------------------------------------------------------ configuration
     def config(self, node: Node) -> dict[str, Any]:
-        topo = self.topo
-        cfg: dict[str, Any] = {
-            "role": node.role, "interface": "gre1", "protocol_address": str(node.tunnel),
-            "nbma_address": str(node.nbma), "network_id": topo.dmvpn.network_id,
-            "holdtime": topo.dmvpn.holdtime, "unique": False,
-            "faults": self.faults.get(node.name, self.faults.get(node.role, [])),
-            "lan_prefixes": [str(node.lan)] if node.lan is not None else [],
-        }
-        if node.name in self.ipsec:
-            cfg["ipsec"] = self.ipsec[node.name]
-        if node.role == "hub":
-            cfg["redirect"] = self.phase == 3
-            cfg["routes"] = [{"prefix": str(s.lan), "via": str(s.tunnel)}
-                             for s in topo.spokes if node.name in s.nhs and s.lan is not None]
-        else:
-            cfg["nhs"] = [{"nbma": str(h["nbma_public"]), "protocol": str(h["tunnel"])}
-                          for h in (_nhs_view(topo, topo.nodes[n]) for n in node.nhs)]
-            cfg["shortcut"] = self.phase >= 2
-        return cfg
+        return render(self.topo, node, self.phase, self.faults.get(node.name, self.faults.get(node.role, [])),
+                      self.ipsec.get(node.name))
 
     def write_configs(self) -> None:
         for name in self.nodes:
@@ -80,30 +100,16 @@ class NhrpdDriver:
             d.mkdir(parents=True, exist_ok=True)
             (d / "nhrpd.json").write_text(json.dumps(self.config(self.topo.nodes[name]), indent=2) + "\n")
 
-    def _static_routes(self, node: Node) -> list[tuple[str, str, int]]:
-        """(prefix, via, metric): what FRR's staticd config says for the same node."""
-        topo = self.topo
-        if node.role == "hub":
-            return [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if node.name in s.nhs and s.lan]
-        routes = []
-        for i, h in enumerate(node.nhs):
-            via = str(topo.nodes[h].tunnel)
-            routes += [(str(topo.lan_summary), via, 20 + 10 * i), (str(topo.dmvpn.tunnel_prefix), via, 20 + 10 * i)]
-        if self.phase == 2:
-            routes += [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if s.name != node.name and s.lan]
-        return routes
-
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
         for name in self.nodes:
             node = self.topo.nodes[name]
-            ipr = self.lab.ipr(name)
-            gre = ipr.link_lookup(ifname="gre1")[0]
-            for prefix, via, metric in self._static_routes(node):
+            ipr = self.lab.node(name).ipr()
+            gre = ipr.link_lookup(ifname=MGRE)[0]
+            for prefix, via, metric in static_routes(self.topo, node, self.phase):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
             if node.role == "hub" and self.phase == 3:
-                self.lab.run(name, [IPTABLES, *REDIRECT_RULE])
+                self.lab.node(name).run([IPTABLES, *REDIRECT_RULE])
             self.start_daemon(name, wait=False)
         for name in self.nodes:
             self._wait(name)
@@ -111,6 +117,7 @@ class NhrpdDriver:
     def start_daemon(self, node: str, daemon: str = "nhrpd", wait: bool = True) -> None:
         n = self.topo.nodes[node]
         d = self.dir / "nodes" / node
+        self.control(node).parent.mkdir(parents=True, exist_ok=True)
         self.control(node).unlink(missing_ok=True)
         argv = [sys.executable, "-m", "dmvpnkit.nhrpd", "--config", str(d / "nhrpd.json"),
                 "--control", str(self.control(node)), "--nbma-interface", str(n.nbma_iface),
@@ -118,8 +125,7 @@ class NhrpdDriver:
         if n.role == "hub" and self.phase == 3:
             argv += ["--nflog-group", str(NFLOG_GROUP)]
         with open(d / "nhrpd.stderr", "ab") as err:
-            self.procs[node] = self.lab.popen(node, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                              stderr=err, start_new_session=True)
+            self.procs[node] = self.lab.node(node).popen(argv, stderr=err, new_session=True, in_image=True)
         if wait:
             self._wait(node)
 
@@ -135,7 +141,7 @@ class NhrpdDriver:
     def _pids(self, node: str) -> list[int]:
         """The node's nhrpd processes, found in its namespace (works from any process)."""
         found = []
-        for pid in pids_in(self.lab.ns(node)):
+        for pid in self.lab.node(node).pids():
             try:
                 if b"dmvpnkit.nhrpd" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     found.append(pid)
@@ -154,8 +160,7 @@ class NhrpdDriver:
         self.control(node).unlink(missing_ok=True)
 
     def stop(self) -> None:
-        pids = [pid for name in self.nodes for pid in pids_in(self.lab.ns(name))]
-        kill_all(pids)
+        kill_all([pid for name in self.nodes for pid in self._pids(name)])
         for p in self.procs.values():
             p.poll()
         self.procs.clear()

@@ -20,7 +20,6 @@ from scapy.packet import Packet
 from ..capture.timeline import gre_payload
 from ..nhrp.model import DecodeError, Message, Op, decode
 from .lab import Lab
-from .netns import inside
 
 GRE_KEY_PRESENT, GRE_NHRP = 0x2000, 0x2001
 
@@ -32,8 +31,7 @@ class NhrpPeer:
         self.nbma = str(node.nbma)
         self.proto = str(node.tunnel)
         self.key = lab.topo.dmvpn.gre_key
-        with inside(lab.net.ns(name)):      # a socket stays in the namespace it was made in
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
+        self.sock = lab.node(name).socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
         self.sock.bind((self.nbma, 0))
         # Request IDs far from the daemons' own (FRR counts up from 1).
         self._ids = itertools.count(0x5EED0000)

@@ -21,6 +21,8 @@ from typing import Any, Iterator
 import jinja2
 import yaml
 
+from .impairment import DIRECTIONS, Impairment, ImpairmentError
+
 # 13 characters leave room for the LAN host (`<node>_h`) within IFNAMSIZ (15).
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,12}$")
 ROLES = ("router", "hub", "spoke", "nat", "host")
@@ -87,6 +89,11 @@ class Link:
     a: str
     b: str
     prefix: IPv4Network
+    # The topology's impairment of what each end sends (node name -> netem settings).
+    impair: dict[str, Impairment] = field(default_factory=dict)
+
+    def other(self, node: str) -> str:
+        return self.b if node == self.a else self.a
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,12 @@ class Topology:
     @property
     def spokes(self) -> list[Node]:
         return self.role("spoke")
+
+    def link(self, a: str, b: str) -> Link:
+        for link in self.links:
+            if {link.a, link.b} == {a, b}:
+                return link
+        raise KeyError(f"topology {self.name} has no link between {a} and {b}")
 
     def lan_host(self, node: str) -> Node | None:
         return self.nodes.get(f"{node}_h")
@@ -187,7 +200,14 @@ def _render(text: str, source: str, params: dict[str, Any]) -> tuple[Any, dict[s
     if unknown:
         raise SpecError(source, [Issue(f"params.{k}", "unknown parameter",
                                        f"known: {', '.join(sorted(defaults))}") for k in unknown])
-    used = {k: _coerce(params.get(k, v), v) for k, v in defaults.items()}
+    used, bad = {}, []
+    for k, v in defaults.items():
+        try:
+            used[k] = _coerce(params.get(k, v), v)
+        except ValueError:
+            bad.append(Issue(f"params.{k}", f"{params[k]!r} is not a {type(v).__name__}", f"default: {v!r}"))
+    if bad:
+        raise SpecError(source, bad)
     try:
         rendered = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(body).render(**used)
     except jinja2.TemplateError as e:
@@ -201,6 +221,8 @@ def _coerce(value: Any, default: Any) -> Any:
         return value.lower() in ("1", "true", "yes")
     if isinstance(value, str) and isinstance(default, int):
         return int(value)
+    if isinstance(value, str) and isinstance(default, float):
+        return float(value)
     return value
 
 
@@ -213,10 +235,10 @@ IPSEC_AUTH = ("psk", "cert")
 _DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix"}
 _ADDR_KEYS = {"nbma_pool", "private_pool", "lan_pool"}
 _NODE_KEYS = {
-    "hub": {"nbma", "tunnel", "lan", "lan_host", "behind"},
-    "spoke": {"nbma", "tunnel", "lan", "lan_host", "behind", "nhs"},
-    "nat": {"public"},
-    "peer": {"nbma", "tunnel"},
+    "hub": {"nbma", "tunnel", "lan", "lan_host", "behind", "impair"},
+    "spoke": {"nbma", "tunnel", "lan", "lan_host", "behind", "nhs", "impair"},
+    "nat": {"public", "impair"},
+    "peer": {"nbma", "tunnel", "impair"},
 }
 
 
@@ -450,6 +472,10 @@ class _Validator:
                         nodes[h] = Node(h, "host", gateway=gw_ip)
                 nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun, lan=lan, nhs=nhs)
 
+        for role, sec in (("hub", hubs), ("spoke", spokes), ("nat", nats), ("peer", sections["peer"])):
+            for n, spec in sec.items():
+                if isinstance(spec, dict) and "impair" in spec:
+                    self._impair(links, n, spec["impair"], f"{role}s.{n}.impair")
         for n, node in list(nodes.items()):
             nodes[n] = _with_ifaces(node, ifaces.get(n, []))
         for n, node in nodes.items():
@@ -469,6 +495,27 @@ class _Validator:
         return Topology(name=name, description=str(doc.get("description", "")), phase=phase,
                         dmvpn=dmvpn, lan_summary=summary, nodes=nodes, links=tuple(links),
                         source=self.source, params=self.params)
+
+
+    def _impair(self, links: list[Link], node: str, doc: Any, path: str) -> None:
+        """`impair: {delay: 75, loss: 1, direction: both}` on a node: its uplink's default."""
+        doc = dict(doc) if isinstance(doc, dict) else doc
+        direction = doc.pop("direction", "both") if isinstance(doc, dict) else "both"
+        if direction not in DIRECTIONS:
+            self.err(f"{path}.direction", f"{direction!r} is not one of {', '.join(DIRECTIONS)}")
+            return
+        try:
+            imp = Impairment.from_dict(doc, path)
+        except ImpairmentError as e:
+            where, _, msg = str(e).partition(": ")
+            self.err(where, msg)
+            return
+        i = next((i for i, link in enumerate(links) if link.a == node), None)
+        if i is None:
+            return
+        up = links[i].b
+        ends = {"both": (node, up), "out": (node,), "in": (up,)}[direction]
+        links[i] = dataclasses.replace(links[i], impair={**links[i].impair, **{e: imp for e in ends}})
 
 
 def _with_ifaces(node: Node, ifaces: list[Iface]) -> Node:
@@ -513,5 +560,5 @@ def to_dict(topo: Topology) -> dict[str, Any]:
     return conv(topo)
 
 
-__all__ = ["Topology", "Ipsec", "Node", "Iface", "Link", "Dmvpn", "SpecError", "Issue", "load", "loads",
-           "to_dict"]
+__all__ = ["Topology", "Ipsec", "Node", "Iface", "Link", "Dmvpn", "SpecError", "Issue", "Impairment", "load",
+           "loads", "to_dict"]

@@ -50,9 +50,8 @@ class LabCapture:
         if self.lab.driver.ipsec is not None:
             self._keys_start()
         for node, iface in self.points:
-            p = self.lab.net.popen(node, ["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", "-s", "0",
-                                          "-w", str(self.path(node, iface))],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = self.lab.node(node).popen(["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", "-s", "0",
+                                           "-w", str(self.path(node, iface))], stderr=subprocess.PIPE)
             self.procs.append((node, iface, p))
         deadline = time.monotonic() + timeout
         for node, iface, p in self.procs:
@@ -73,7 +72,7 @@ class LabCapture:
         return Timeline.from_dir(self.dir, self.lab.topo.nbma_names())
 
     def _mac(self, node: str, iface: str) -> str:
-        ipr = self.lab.net.ipr(node)
+        ipr = self.lab.node(node).ipr()
         link = ipr.get_links(ipr.link_lookup(ifname=iface)[0])[0]
         return str(link.get_attr("IFLA_ADDRESS"))
 
@@ -84,15 +83,14 @@ class LabCapture:
         for node in self.nodes:
             with open(self._keys(node, "monitor"), "ab") as out:
                 # Line-buffered: SIGTERM must not lose keys still in stdio's buffer.
-                self.keylogs.append(self.lab.net.popen(node, ["stdbuf", "-oL", "ip", "xfrm", "monitor"],
-                                                       stdin=subprocess.DEVNULL, stdout=out,
-                                                       stderr=subprocess.STDOUT))
+                self.keylogs.append(self.lab.node(node).popen(["stdbuf", "-oL", "ip", "xfrm", "monitor"],
+                                                              stdout=out, stderr=subprocess.STDOUT))
         self._keys_dump()
 
     def _keys_dump(self) -> None:
         for node in self.nodes:
             with open(self._keys(node, "state"), "a") as out:
-                out.write(self.lab.net.run(node, ["ip", "xfrm", "state"], check=False).stdout)
+                out.write(self.lab.node(node).run(["ip", "xfrm", "state"], check=False).out)
 
     def stop(self) -> None:
         if self.keylogs:

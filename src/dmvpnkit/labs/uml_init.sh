@@ -7,7 +7,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs tmpfs /dev/shm 2>/dev/null || { mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm; }
-mkdir -p /dev/pts /run/netns /run/lock && mount -t devpts devpts /dev/pts
+mkdir -p /dev/pts /run/lock && mount -t devpts devpts /dev/pts
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 
 # Modules come from Debian's UML tree through a private -d root in tmpfs, so the

@@ -85,6 +85,7 @@ RETRY_FIRST = 1.0           # seconds; doubles on each unanswered retry ...
 RETRY_CAP = 64.0            # ... up to this (FRR's nhrp_reg_timeout)
 NHS_DOWN_AFTER = 16.0       # an NHS counts as down once the backoff reaches this (FRR)
 RESOLUTION_GIVE_UP = 30.0   # a Resolution Request unanswered this long is dropped (FRR)
+IMPATIENCE = 0.1            # seconds: Fault.IMPATIENT_RESOLUTION's idea of a late reply
 INDICATION_INTERVAL = 15.0  # at most one Traffic Indication per (src /24, dst /24) per this
 INDICATION_PAYLOAD = 128    # bytes of the triggering packet carried (NFLOG range as FRR's docs)
 ERRORED_PACKET_MAX = 1400   # bytes of the offending packet an Error Indication carries
@@ -123,6 +124,7 @@ class _Resolution:
     dst_nbma: str
     first_sent: float
     interval: float = RETRY_FIRST
+    last_sent: float = 0.0
 
 
 @dataclass(slots=True)
@@ -455,7 +457,7 @@ class Engine:
 
     def _register(self, i: int, fresh: bool) -> None:
         nhs = self._nhs[i]
-        if fresh or nhs.packet is None:
+        if fresh or nhs.packet is None or self._has(Fault.NEW_REQUEST_ID_ON_RESEND):
             if nhs.request_id is not None:
                 self._registrations.pop(nhs.request_id, None)
             nhs.packet = self._registration_request(nhs)
@@ -465,7 +467,8 @@ class Engine:
                 nhs.interval = RETRY_FIRST
         assert nhs.packet is not None
         self._send(nhs.config.nbma, nhs.packet)
-        self._set_timer(("register", i), self._now + nhs.interval)
+        retry = self.config.holdtime / 3 if self._has(Fault.NO_REGISTRATION_RETRY) else nhs.interval
+        self._set_timer(("register", i), self._now + retry)
         self._log("debug", "registration sent", nhs=nhs.config.nbma, request_id=nhs.request_id,
                   retry_in=nhs.interval)
         nhs.interval = min(nhs.interval * 2, RETRY_CAP)
@@ -787,6 +790,7 @@ class Engine:
 
     def _send_resolution(self, rid: int) -> None:
         r = self._resolutions[rid]
+        r.last_sent = self._now
         self._send(r.dst_nbma, r.packet)
         self._set_timer(("resolve", rid), self._now + r.interval)
         r.interval = min(r.interval * 2, RETRY_CAP)
@@ -799,6 +803,11 @@ class Engine:
             del self._resolutions[rid]
             self._log("warning", "resolution unanswered: given up", target=r.target, request_id=rid)
             return
+        if self._has(Fault.NEW_REQUEST_ID_ON_RESEND):
+            del self._resolutions[rid]
+            rid = self._next_request_id()
+            r.packet = replace(r.packet, request_id=rid)
+            self._resolutions[rid] = r
         self._send_resolution(rid)      # 5.2.0.1: the same Request ID on resend
 
     def _resolution_request_in(self, src_nbma: str, pkt: Packet, data: bytes) -> None:
@@ -862,6 +871,10 @@ class Engine:
             self._error(src_nbma, data, ErrorCode.INVALID_RESOLUTION_REPLY, 24,
                         f"unsolicited Resolution Reply, request ID {pkt.request_id}")
             return
+        if self._has(Fault.IMPATIENT_RESOLUTION) and self._now - r.last_sent > IMPATIENCE:
+            self._log("info", "Resolution Reply too late: dropped", request_id=pkt.request_id,
+                      after=round(self._now - r.last_sent, 3))
+            return
         del self._resolutions[pkt.request_id]
         self._cancel_timer(("resolve", pkt.request_id))
         cie = pkt.cies[0] if pkt.cies else None
@@ -883,11 +896,14 @@ class Engine:
             return
         old = self._bindings.get(protocol)
         if old is None or old.type == "dynamic":
-            self._bind(protocol, seen or claimed, claimed, "dynamic", holding)
+            # The fault keeps the shortcut and the binding it rests on.
+            self._bind(protocol, seen or claimed, claimed, "dynamic",
+                       None if self._has(Fault.SHORTCUT_IGNORES_HOLDTIME) else holding)
         self._install_shortcut(prefix, protocol, holding)
 
     def _install_shortcut(self, prefix: Network, via: str, holding: int) -> None:
-        expires = None if self._has(Fault.IGNORE_HOLDTIME) else self._now + holding
+        forever = self._has(Fault.IGNORE_HOLDTIME) or self._has(Fault.SHORTCUT_IGNORES_HOLDTIME)
+        expires = None if forever else self._now + holding
         old = self._shortcuts.get(prefix)
         self._shortcuts[prefix] = _Shortcut(prefix, via, expires)
         # A host route to the next hop itself says nothing the neighbour entry does not.

@@ -29,6 +29,10 @@ class Fault(enum.Enum):
     NO_RESPONDER_EXTENSION = "no-responder-extension"  # replies leave the Responder Address extension empty
     DROP_UNKNOWN_EXTENSION = "drop-unknown-extension"  # unknown non-compulsory extensions are not returned in replies
     ZERO_HOPCNT = "zero-hopcnt"                    # every packet is originated with ar$hopcnt 0
+    NEW_REQUEST_ID_ON_RESEND = "new-request-id-on-resend"  # an unanswered request is resent with a fresh ID
+    NO_REGISTRATION_RETRY = "no-registration-retry"  # an unanswered Registration Request waits for the refresh
+    IMPATIENT_RESOLUTION = "impatient-resolution"  # a Resolution Reply over 100 ms after its request is dropped
+    SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
     # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt

@@ -11,6 +11,7 @@ Importing this package is cheap: Jinja2 and jsonschema load when first used.
 from __future__ import annotations
 
 from .build import case_id, from_records
+from .compare import Difference, compare
 from .evidence import collect as collect_evidence
 from .evidence import lab_info
 from .merge import merge
@@ -34,7 +35,7 @@ from .render import summary_text, write
 from .schema import validate
 
 __all__ = [
-    "LEVELS", "OUTCOMES", "SCHEMA", "CaseResult", "Evidence", "LabInfo", "Matrix", "NodeInfo", "ReportError",
-    "Run", "TimelineEntry", "as_matrix", "case_id", "collect_evidence", "from_records", "lab_info", "load",
-    "load_matrix", "merge", "summary_text", "validate", "write",
+    "LEVELS", "OUTCOMES", "SCHEMA", "CaseResult", "Difference", "Evidence", "LabInfo", "Matrix", "NodeInfo",
+    "ReportError", "Run", "TimelineEntry", "as_matrix", "case_id", "collect_evidence", "compare", "from_records",
+    "lab_info", "load", "load_matrix", "merge", "summary_text", "validate", "write",
 ]

@@ -1,0 +1,160 @@
+"""Fault: loss on a spoke's uplink (netem). Unanswered requests are resent unchanged,
+and registration gets through as soon as an attempt does.
+
+Loss applied where a spoke's capture still sees what it sends (`direction="in"`:
+only what is sent *to* it is dropped), so every attempt and resend is on the wire.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dmvpnkit.labs.faults import Faults
+from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
+from dmvpnkit.labs.tap import LabCapture
+
+from ..conftest import lan_host, nbma, needs_netem, ping, tunnel, unqueue
+
+# A refresh (hold time / 3 = 120 s) later than everything this module waits for, so
+# only a retry, never a refresh, can rescue an unanswered registration.
+HOLD = 360
+RESEND_WINDOW = 15.0        # FRR resends after 2 s, then 4 s; nhrpd after 1 s, then 2 s
+LOSS = 30                   # percent, each way
+UNDER_LOSS = 30.0           # s of 30 % loss: five attempts on a 1-2-4-8-16 s backoff
+AFTER_LIFT = 66.0           # s: the longest backoff FRR and Cisco use (64 s), and slack
+pytestmark = pytest.mark.topology("hub_2spoke", holdtime=HOLD)
+
+
+def registrations(tl, node: str, after: float):
+    return tl.where(node=node, op="registration-request", direction="out", after=after)
+
+
+def registered(tl, spoke: str, after: float) -> bool:
+    """A Registration Request `spoke` sent after `after` drew a successful reply that reached it."""
+    return any(p.request.ts > after and p.reply is not None and p.reply.nhrp.cies
+               and p.reply.nhrp.cies[0].code == 0
+               for p in tl.pairs() if p.request.node == spoke and p.request.nhrp.op == "registration-request")
+
+
+def wait_quietly(what: str, probe, timeout: float) -> bool:
+    try:
+        wait_until(what, probe, timeout, interval=0.5)
+        return True
+    except ConvergenceTimeout:
+        return False
+
+
+@pytest.fixture(scope="module")
+def unanswered_registration(lab):
+    """spoke2 registers afresh (its daemon restarted) while every reply to it is lost."""
+    faults = Faults(lab)
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "unanswered_registration")
+    cap.start()
+    with needs_netem(), faults.impair("spoke2", loss=100, direction="in") as cut:
+        faults.restart_daemon("spoke2")
+        wait_quietly("spoke2 to resend its Registration Request", lambda: len(
+            registrations(cap.timeline(stop=False), "spoke2", cut.mark)) >= 3, RESEND_WINDOW)
+        unqueue(lab, "spoke2")
+        lifted = time.time()        # taken before the loss is lifted: later replies get through
+    tl = cap.timeline()
+    if tl.where(node="spoke2", op="registration-reply", direction="in", after=cut.mark, before=lifted):
+        raise RuntimeError("a Registration Reply reached spoke2 through 100 % loss: the impairment "
+                           f"did not take effect\n{tl.format()}")
+    wait_quietly("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
+        e.protocol for e in lab.driver.cache("hub1") if e.type == "dynamic"}, RESEND_WINDOW)
+    return {"mark": cut.mark, "timeline": tl}
+
+
+@pytest.mark.spec("rfc2332", "5.2.0.1", "MUST")
+def test_resent_registration_keeps_its_request_id(unanswered_registration) -> None:
+    """"The same value MUST be used when resending a "request", i.e., when a "reply" has
+    not been received for a "request" and a retry timer has expired" (5.2.0.1): spoke2's
+    first resend of its unanswered Registration Request carries the same Request ID."""
+    tl = unanswered_registration["timeline"]
+    reqs = registrations(tl, "spoke2", unanswered_registration["mark"])
+    if len(reqs) < 2:
+        pytest.skip(f"spoke2 did not resend its unanswered Registration Request within {RESEND_WINDOW:.0f} s: "
+                    "nothing to check")
+    first, resend = reqs[0], reqs[1]
+    assert resend.nhrp.request_id == first.nhrp.request_id, (
+        f"spoke2 resent its unanswered Registration Request (id {first.nhrp.request_id}) with id "
+        f"{resend.nhrp.request_id}:\n{tl.around(first.ts).format(mark=resend)}")
+
+
+@pytest.fixture(scope="module")
+def unanswered_resolution(lab):
+    """spoke1 resolves spoke2's LAN while nothing spoke2 sends gets out."""
+    target = lan_host(lab, "spoke2")
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "unanswered_resolution")
+    cap.start()
+    with needs_netem(), Faults(lab).impair("spoke2", loss=100, direction="out") as cut:
+        # Phase 3: the hairpin makes the hub send a Traffic Indication; phase 2: the
+        # route via spoke2's tunnel address makes spoke1 resolve it.
+        ping(lab, "spoke1_h", target, 4, 0.5)
+        wait_quietly("spoke1 to resend its Resolution Request", lambda: len(cap.timeline(stop=False).where(
+            node="spoke1", op="resolution-request", direction="out", after=cut.mark)) >= 2, RESEND_WINDOW)
+    return {"mark": cut.mark, "timeline": cap.timeline()}
+
+
+@pytest.mark.phases(2, 3)
+@pytest.mark.spec("rfc2332", "5.2.0.1", "MUST")
+def test_resent_resolution_keeps_its_request_id(unanswered_resolution) -> None:
+    """"The same value MUST be used when resending a "request"" (5.2.0.1): spoke1's first
+    resend of a Resolution Request that spoke2 never answered carries its Request ID."""
+    tl = unanswered_resolution["timeline"]
+    reqs = tl.where(node="spoke1", op="resolution-request", direction="out", after=unanswered_resolution["mark"])
+    if not reqs:
+        pytest.fail(f"spoke1 sent no Resolution Request for spoke2's LAN:\n{tl.format()}", pytrace=False)
+    first = reqs[0]
+    resends = reqs.where(dst_proto=first.nhrp.dst_proto, after=first.ts)
+    if not resends:
+        pytest.skip(f"spoke1 did not resend its unanswered Resolution Request within {RESEND_WINDOW:.0f} s: "
+                    "nothing to check")
+    assert resends[0].nhrp.request_id == first.nhrp.request_id, (
+        f"spoke1 resent its Resolution Request for {first.nhrp.dst_proto} (id {first.nhrp.request_id}) with id "
+        f"{resends[0].nhrp.request_id}:\n{tl.around(first.ts).format(mark=resends[0])}")
+
+
+@pytest.fixture(scope="module")
+def lossy_registration(lab):
+    """spoke2 registers afresh with 30 % loss each way on its uplink, its first attempt
+    lost for sure (100 % loss toward it until the hub has seen that attempt); then, if
+    it is not registered yet, the loss is lifted and its next retry must do it."""
+    faults = Faults(lab)
+    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "lossy_registration")
+    cap.start()
+    out: dict = {}
+    with needs_netem(), faults.impair("spoke2", loss=100, direction="in") as cut:
+        faults.restart_daemon("spoke2")
+        wait_quietly("hub1 to answer spoke2's first attempt", lambda: cap.timeline(stop=False).where(
+            node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10)
+        unqueue(lab, "spoke2")
+    out["mark"] = cut.mark
+    with faults.impair("spoke2", loss=LOSS):
+        out["under_loss"] = wait_quietly("spoke2 to register through the loss", lambda: registered(
+            cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS)
+    out["lifted"] = time.time()
+    if not out["under_loss"]:
+        wait_quietly("spoke2 to register once the loss is lifted", lambda: registered(
+            cap.timeline(stop=False), "spoke2", cut.mark), AFTER_LIFT)
+    out["timeline"] = cap.timeline()
+    return out
+
+
+@pytest.mark.spec("dmvpn-phase1", "registration", "MUST")
+def test_registration_converges_under_loss(lossy_registration, measure) -> None:
+    """A spoke retries an unanswered registration on a backoff schedule (FRR and Cisco:
+    doubling, at most 64 s apart) until it is registered: with 30 % loss each way on its
+    uplink it registers through the loss, or at the latest on the first retry after the
+    loss is lifted, well before its refresh interval (hold time / 3) is due."""
+    tl, mark = lossy_registration["timeline"], lossy_registration["mark"]
+    attempts = registrations(tl, "spoke2", mark)
+    measure("attempts", len(attempts))
+    ok = [p for p in tl.pairs() if p.request.node == "spoke2" and p.request.ts > mark and p.reply is not None
+          and p.request.nhrp.op == "registration-request" and p.reply.nhrp.cies and p.reply.nhrp.cies[0].code == 0]
+    assert ok, (f"spoke2 did not register: {UNDER_LOSS:.0f} s of {LOSS} % loss and {AFTER_LIFT:.0f} s after "
+                f"it was lifted; its attempts since its restart: {len(attempts)}\n{attempts.format()}")
+    measure("registered_after_s", round(ok[0].reply.ts - mark, 2))
+    measure("through_the_loss", 1.0 if lossy_registration["under_loss"] else 0.0)

@@ -1,0 +1,1 @@
+"""Lab backends: netns (ours, the embedded default), mininet, clab (labs.backend)."""

@@ -1,0 +1,135 @@
+"""The DMVPN underlay of every node: addresses, routes, the mGRE interface, NAT rules,
+sysctls. One plan per node, the same on every backend.
+
+`plan()` says what a node needs; `apply()` does it through the Node API (netlink
+in-process, no `ip` forks: each costs ~25 ms in the UML lab kernel); `commands()`
+says the same as shell commands, for a containerlab file that sets itself up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Union
+
+from .node import Node as LabNode
+from .spec import Node, Topology
+
+IPTABLES = "iptables-legacy"   # the UML kernel has no nft IPv4 tables
+GRE_KEY = 0x2000               # key-present flag (GRE_KEY), big-endian on the wire as in the kernel
+GRE_TTL = 64
+MGRE = "gre1"
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    key: str                  # net/ipv4/ip_forward
+    value: str
+
+
+@dataclass(frozen=True)
+class Up:
+    ifname: str
+
+
+@dataclass(frozen=True)
+class Addr:
+    ifname: str
+    address: IPv4Interface
+
+
+@dataclass(frozen=True)
+class DefaultRoute:
+    gateway: IPv4Address
+
+
+@dataclass(frozen=True)
+class Mgre:
+    """`ip link add gre1 type gre key K ttl 64 dev ETH`: no remote (mGRE) and no local
+    either, as FRR documents it: outer sources follow the NBMA interface's address,
+    so renumbering that interface needs no change to the tunnel."""
+    ifname: str
+    link: str
+    key: int | None
+
+
+@dataclass(frozen=True)
+class Iptables:
+    args: tuple[str, ...]
+
+
+Step = Union[Sysctl, Up, Addr, DefaultRoute, Mgre, Iptables]
+
+
+def plan(topo: Topology, node: Node) -> list[Step]:
+    steps: list[Step] = [Sysctl("net/ipv4/ip_forward", "0" if node.role == "host" else "1"),
+                         Sysctl("net/ipv4/conf/all/rp_filter", "0"),
+                         Sysctl("net/ipv4/conf/default/rp_filter", "0"), Up("lo")]
+    for iface in node.ifaces:
+        steps += [Addr(iface.name, iface.address), Up(iface.name)]
+    if node.gateway is not None:
+        steps.append(DefaultRoute(node.gateway))
+    if (node.is_dmvpn or node.role == "peer") and node.nbma_iface:
+        # A peer's tunnel makes its kernel accept the GRE it gets.
+        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key),
+                  Addr(MGRE, IPv4Interface(f"{node.tunnel}/32")), Up(MGRE),
+                  # The hub forwards spoke-to-spoke traffic out the interface it came in
+                  # on; ICMP redirects there would race NHRP's own (Traffic Indication).
+                  Sysctl(f"net/ipv4/conf/{MGRE}/send_redirects", "0"),
+                  Sysctl("net/ipv4/conf/all/send_redirects", "0")]
+    if node.role == "nat" and node.public_iface:
+        steps.append(Iptables(("-t", "nat", "-A", "POSTROUTING", "-o", node.public_iface, "-j", "MASQUERADE")))
+    return steps
+
+
+def apply(node: LabNode, steps: list[Step]) -> None:
+    ipr = node.ipr()
+
+    def index(ifname: str) -> int:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise RuntimeError(f"{node.name}: no interface {ifname!r} for the underlay")
+        return int(found[0])
+
+    for s in steps:
+        if isinstance(s, Sysctl):
+            node.sysctl({s.key: s.value})
+        elif isinstance(s, Up):
+            ipr.link("set", index=index(s.ifname), state="up")
+        elif isinstance(s, Addr):
+            ipr.addr("add", index=index(s.ifname), address=str(s.address.ip), prefixlen=s.address.network.prefixlen)
+        elif isinstance(s, DefaultRoute):
+            ipr.route("replace", dst="0.0.0.0/0", gateway=str(s.gateway))
+        elif isinstance(s, Mgre):
+            keys = {} if s.key is None else dict(gre_ikey=s.key, gre_okey=s.key, gre_iflags=GRE_KEY,
+                                                 gre_oflags=GRE_KEY)
+            ipr.link("add", ifname=s.ifname, kind="gre", gre_ttl=GRE_TTL, gre_link=index(s.link), **keys)
+        else:
+            node.run([IPTABLES, *s.args])
+
+
+def commands(steps: list[Step], iptables: str = "iptables") -> list[str]:
+    """The plan as shell commands (iproute2, sysctl, iptables)."""
+    out = []
+    for s in steps:
+        if isinstance(s, Sysctl):
+            out.append(f"sysctl -qw {s.key.replace('/', '.')}={s.value}")
+        elif isinstance(s, Up):
+            out.append(f"ip link set {s.ifname} up")
+        elif isinstance(s, Addr):
+            out.append(f"ip addr add {s.address} dev {s.ifname}")
+        elif isinstance(s, DefaultRoute):
+            out.append(f"ip route replace default via {s.gateway}")
+        elif isinstance(s, Mgre):
+            key = f" key {s.key}" if s.key is not None else ""
+            out.append(f"ip link add {s.ifname} type gre{key} ttl {GRE_TTL} dev {s.link}")
+        else:
+            out.append(" ".join((iptables, *s.args)))
+    return out
+
+
+def configure(topo: Topology, node: LabNode) -> None:
+    apply(node, plan(topo, topo.nodes[node.name]))
+
+
+__all__ = ["plan", "apply", "commands", "configure", "Step", "IPTABLES", "MGRE"]
