@@ -16,28 +16,32 @@ from dmvpnkit.labs.impairment import NoNetem
 
 @dataclass(frozen=True)
 class Ping:
-    sent: int
+    count: int                  # probes asked for
+    sent: int                   # probes ping sent (more than `count` while replies lag)
     received: int
+    answered: frozenset[int]    # icmp_seq of the probes that got a reply
     output: str
 
     @property
     def lossless(self) -> bool:
-        return self.sent > 0 and self.received == self.sent
+        """Every one of the `count` probes was answered."""
+        return self.count > 0 and self.answered >= frozenset(range(1, self.count + 1))
 
     def __str__(self) -> str:
         return self.output
 
 
 def ping(lab: Any, src: str, dst: str, count: int, interval: float = 0.2, wait: float = 1.0) -> Ping:
-    """`ping` from node `src` to address `dst`; counts parsed from ping's summary line.
-    With a deadline (`-w`) ping waits for a late reply instead of giving up two round
-    trips after the last probe (and sends more probes meanwhile): "lossless" then means
-    no probe went unanswered, however slow the lab kernel is."""
+    """`ping` from node `src` to address `dst`. With a deadline (`-w`) ping waits for a
+    late reply instead of giving up two round trips after the last probe (it sends
+    further probes meanwhile, which are not counted): a probe counts as lost only if
+    no reply came back before the deadline, however slow the lab kernel is."""
     deadline = math.ceil(count * interval + wait)
     out = lab.node(src).run(["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait),
                              "-w", str(deadline), dst], check=False, timeout=deadline + 30).out
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    return Ping(int(m[1]), int(m[2]), out) if m else Ping(0, 0, out)
+    answered = frozenset(int(seq) for seq in re.findall(r"bytes from .*icmp_seq=(\d+)", out))
+    return Ping(count, int(m[1]) if m else 0, int(m[2]) if m else 0, answered, out)
 
 
 def lan_host(lab: Any, spoke: str) -> str:
