@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -93,14 +95,38 @@ def test_lab_json_brings_the_lab_back(lab_up, lab_name) -> None:
 
 def test_mininet_cli_runs_on_the_lab(lab_up) -> None:
     """`lab cli` is Mininet's own CLI on the running lab: node names stand for their
-    addresses, `net` lists the links the topology has."""
+    addresses, `net` lists the links the topology has. Driven like a user at the
+    prompt: Mininet's CLI hands what is typed during a node command to that node."""
     lab, _ = lab_up("hub_2spoke", "--phase", "3", "--backend", "mininet")
-    p = subprocess.run([sys.executable, "-m", "dmvpnkit.cli.main", "lab", "cli", "--lab", lab.name], cwd=REPO,
-                       input="spoke1_h ping -c1 -W2 spoke2_h\nnet\nexit\n", capture_output=True, text=True,
-                       timeout=120)
-    assert "1 packets transmitted, 1 received" in p.stdout, p.stdout + p.stderr
-    assert "PING 10.1.2.10" in p.stdout                     # spoke2_h stood for its address
-    assert "spoke1 inet:spoke1 spoke1_h:spoke1" in p.stdout, p.stdout
+    p = subprocess.Popen([sys.executable, "-m", "dmvpnkit.cli.main", "lab", "cli", "--lab", lab.name], cwd=REPO,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = b""
+
+    def until_prompt() -> bytes:
+        nonlocal seen
+        start = len(seen)
+        deadline = time.monotonic() + 60
+        while not seen[start:].endswith(b"mininet> ") and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk
+        return seen[start:]
+
+    try:
+        until_prompt()
+        answers = {}
+        for command in ("net", "spoke1_h ping -c1 -W2 spoke2_h", "exit"):
+            p.stdin.write(command.encode() + b"\n")
+            p.stdin.flush()
+            answers[command] = until_prompt().decode(errors="replace").replace("\r", "")
+        assert p.wait(timeout=30) == 0, seen
+    finally:
+        p.kill()
+    assert "spoke1 inet:spoke1 spoke1_h:spoke1" in answers["net"], seen
+    ping = answers["spoke1_h ping -c1 -W2 spoke2_h"]
+    assert "PING 10.1.2.10" in ping and "1 packets transmitted, 1 received" in ping, seen
 
 
 def guest_leftovers(name: str) -> list[str]:

@@ -83,7 +83,10 @@ class Agent:
         elif op == "stdin":
             job = self.jobs.get(msg["id"])
             if job and job.stdin_fd is not None:
-                if msg.get("eof"):
+                if msg.get("eof") and job.stdin_fd in job.fds:
+                    # A pty's master is its output too: end of input is the EOF character.
+                    os.write(job.stdin_fd, b"\x04")
+                elif msg.get("eof"):
                     os.close(job.stdin_fd)
                     job.stdin_fd = None
                 else:
@@ -116,11 +119,23 @@ class Agent:
                 os.close(slave)
                 job = _Job(proc, {master: 1}, master)
             else:
-                proc = subprocess.Popen(msg["argv"], cwd=msg.get("cwd"), env=env, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        start_new_session=True)
-                job = _Job(proc, {proc.stdout.fileno(): 1, proc.stderr.fileno(): 2},
-                           proc.stdin.fileno())
+                # Raw pipe ends this agent owns alone: os.close() on an fd that a Popen file
+                # object also closes (when it is collected) would close someone else's
+                # reused fd later.
+                r_out, w_out = os.pipe()
+                r_err, w_err = os.pipe()
+                r_in, w_in = os.pipe()
+                try:
+                    proc = subprocess.Popen(msg["argv"], cwd=msg.get("cwd"), env=env, stdin=r_in, stdout=w_out,
+                                            stderr=w_err, start_new_session=True)
+                except OSError:
+                    for fd in (r_out, r_err, w_in):
+                        os.close(fd)
+                    raise
+                finally:
+                    for fd in (w_out, w_err, r_in):
+                        os.close(fd)
+                job = _Job(proc, {r_out: 1, r_err: 2}, w_in)
         except OSError as e:
             self.send({"id": jid, "fd": 2, "data": base64.b64encode(f"dmvpnkit agent: {e}\n".encode()).decode()})
             self.send({"id": jid, "rc": 127})
