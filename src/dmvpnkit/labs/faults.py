@@ -151,8 +151,9 @@ class Impaired:
         self.changed = 0.0          # ... before it was last changed
         self.impairment = Impairment()
 
-    def set(self, **params: float) -> None:
-        imp = Impairment(**params)      # type: ignore[arg-type]
+    def set(self, *, delay: float = 0.0, jitter: float = 0.0, loss: float = 0.0, rate: int = 0) -> None:
+        """Replace the impairment on every end this handle covers."""
+        imp = Impairment(delay=delay, jitter=jitter, loss=loss, rate=rate)
         self.changed = time.time()
         for n, p in self.ends:
             self.lab.backend.impair(n, p, imp)
