@@ -76,7 +76,7 @@ def test_phase2_routes_point_at_the_far_spoke(lab_up) -> None:
     lab, _ = lab_up("hub_2spoke", "--phase", "2")
     route = lab.exec("spoke1", "ip", "route", "show", "10.1.2.0/24").stdout
     assert "via 10.255.0.12 dev gre1" in route and "onlink" in route, route
-    assert "redirect" not in Path(REPO, f"labs-run/{lab.name}/nodes/hub1/nhrpd.conf").read_text()
+    assert "redirect" not in Path(REPO, f"labs-run/{lab.name}/nodes/hub1/frr.conf").read_text()
 
 
 def test_lab_json_brings_the_lab_back(lab_up, lab_name) -> None:
