@@ -23,12 +23,14 @@ import pytest
 import yaml
 
 from dmvpnkit.labs import backend as backends
-from dmvpnkit.labs import frr, nhrpd, spec, underlay
+from dmvpnkit.labs import spec, underlay
 from dmvpnkit.labs.backends import clab
 from dmvpnkit.labs.backends.clab import backend as clab_backend
 from dmvpnkit.labs.backends.netns import RUN_ROOT, NetnsBackend
 from dmvpnkit.labs.lab import parse_impl
-from dmvpnkit.labs.nhrpd import NhrpdDriver
+from dmvpnkit.labs.implementations import Setup, frr, nhrpd
+from dmvpnkit.labs.implementations.nhrpd import NhrpdDriver
+from dmvpnkit.labs.implementations.view import view
 from dmvpnkit.labs.node import CommandError
 
 REPO = Path(__file__).parents[2]
@@ -74,7 +76,8 @@ def bound(entry: dict[str, Any], target: str) -> Path:
 
 
 def driver(topo: spec.Topology, phase: int, lab_dir: Path, nodes: list[str] | None = None) -> NhrpdDriver:
-    return NhrpdDriver(NetnsBackend("t", topo, lab_dir), lab_dir, phase, nodes)
+    nodes = nodes if nodes is not None else [n.name for n in topo.nodes.values() if n.is_dmvpn]
+    return NhrpdDriver(Setup(NetnsBackend("t", topo, lab_dir), lab_dir, phase, tuple(nodes)))
 
 
 def netem(topo: spec.Topology, node: str) -> list[str]:
@@ -103,7 +106,7 @@ def extras(topo: spec.Topology, node: spec.Node, impl: str | None, phase: int) -
     if impl != "nhrpd":
         return []
     out = [f"ip route replace {p} via {v} dev gre1 onlink metric {m}"
-           for p, v, m in nhrpd.static_routes(topo, node, phase)]
+           for p, v, m in nhrpd.static_routes(view(topo, node, phase))]
     if node.role == "hub" and phase == 3:
         out.append(" ".join(["iptables", *frr.REDIRECT_RULE]))
     return out + ["touch /run/dmvpnkit-underlay.ready"]
@@ -139,7 +142,7 @@ def test_export(topo_file: Path, impl_text: str, harness: bool, tmp_path: Path, 
                 assert host_side(b, path).exists(), f"{name}: {b}: host side missing"
             if who == "frr":
                 assert entry["image"] == clab.DEFAULT_FRR_IMAGE
-                assert bound(entry, "/etc/frr/frr.conf").read_bytes() == frr.render(topo, node, phase).encode()
+                assert bound(entry, "/etc/frr/frr.conf").read_bytes() == frr.render(view(topo, node, phase)).encode()
                 daemons = dict(line.split("=", 1) for line in bound(entry, "/etc/frr/daemons").read_text()
                                .splitlines() if "=" in line and not line.startswith("#"))
                 switches = {d: v for d, v in daemons.items() if not d.endswith("_options") and d != "vtysh_enable"}

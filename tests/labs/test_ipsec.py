@@ -9,7 +9,7 @@ import pytest
 
 from dmvpnkit.labs import spec
 from dmvpnkit.labs.ipsec import StrongswanDriver
-from dmvpnkit.nhrpd.ipsec import parse_sas
+from dmvpnkit.labs.vici import parse_sas
 from dmvpnkit.labs.backends.netns import NetnsBackend
 
 TOPO = Path(__file__).parents[2] / "topologies"

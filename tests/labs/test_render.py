@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dmvpnkit.labs import frr, spec
+from dmvpnkit.labs import spec
+from dmvpnkit.labs.implementations import frr
+from dmvpnkit.labs.implementations.view import view
 
 TOPO = Path(__file__).parents[2] / "topologies"
 
@@ -32,7 +34,7 @@ def hub2() -> spec.Topology:
 
 @pytest.mark.parametrize("phase", [1, 2, 3])
 def test_hub(hub2: spec.Topology, phase: int) -> None:
-    conf = frr.render(hub2, hub2.nodes["hub1"], phase)
+    conf = frr.render(view(hub2, hub2.nodes["hub1"], phase))
     nhrp = lines(conf)
     assert {"interface gre1", "ip nhrp network-id 1", "ip nhrp holdtime 60", "ip nhrp map multicast dynamic",
             "tunnel source inet", "nhrp nflog-group 1"} <= nhrp
@@ -43,7 +45,7 @@ def test_hub(hub2: spec.Topology, phase: int) -> None:
 
 @pytest.mark.parametrize("phase", [1, 2, 3])
 def test_spoke(hub2: spec.Topology, phase: int) -> None:
-    conf = frr.render(hub2, hub2.nodes["spoke1"], phase)
+    conf = frr.render(view(hub2, hub2.nodes["spoke1"], phase))
     nhrp = static = lines(conf)
     assert {"ip nhrp nhs dynamic nbma 172.16.0.2", "ip nhrp registration no-unique"} <= nhrp
     assert ("ip nhrp shortcut" in nhrp) == (phase >= 2)
@@ -56,14 +58,14 @@ def test_spoke(hub2: spec.Topology, phase: int) -> None:
 
 def test_dual_hub_prefers_the_first_nhs() -> None:
     topo = spec.load(TOPO / "dual_hub.yaml")
-    conf = frr.render(topo, topo.nodes["spoke1"], 3)
+    conf = frr.render(view(topo, topo.nodes["spoke1"], 3))
     assert lines(conf) >= {"ip nhrp nhs dynamic nbma 172.16.0.2", "ip nhrp nhs dynamic nbma 172.16.0.6",
                            "ip route 10.0.0.0/12 10.255.0.1 1", "ip route 10.0.0.0/12 10.255.0.2 11"}
 
 
 def test_nat_spoke_sources_gre_from_its_private_side() -> None:
     topo = spec.load(TOPO / "spoke_nat.yaml")
-    assert "tunnel source nat1" in lines(frr.render(topo, topo.nodes["spoke2"], 3))
+    assert "tunnel source nat1" in lines(frr.render(view(topo, topo.nodes["spoke2"], 3)))
 
 
 def test_every_daemon_accepts_its_own_section(hub2: spec.Topology) -> None:
@@ -88,7 +90,7 @@ def check_sections(d: Path, hub2: spec.Topology) -> None:
     import subprocess
     for phase in (1, 2, 3):
         for node in ("hub1", "spoke1"):
-            text = frr.render(hub2, hub2.nodes[node], phase)
+            text = frr.render(view(hub2, hub2.nodes[node], phase))
             f = d / f"{node}{phase}.conf"
             f.write_text(text)
             f.chmod(0o644)

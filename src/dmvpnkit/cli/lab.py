@@ -23,6 +23,7 @@ from typing import Any
 
 from ..labs import backend as backends
 from ..labs import kernel, spec
+from ..labs import implementations
 from ..labs.lab import Lab, LabError, check_name, parse_impl, read_lab_json
 from ..labs.node import Node
 from ..labs.uml import GUEST_DIR, Guest, GuestError
@@ -37,8 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     up = cmds.add_parser("up", help="build a lab from a topology (or a lab.json) and wait for convergence")
     up.add_argument("topology", help="topologies/NAME.yaml, or a lab directory's lab.json to bring back")
-    up.add_argument("--impl", default="frr", help="implementation, or per role: hub=frr,spoke=frr")
+    up.add_argument("--impl", help="implementation (default frr, or the lab.json's), per role "
+                    "hub=frr,spoke=nhrpd, or a profile file")
     up.add_argument("--phase", type=int, choices=(1, 2, 3), help="DMVPN phase (default: the topology's)")
+    up.add_argument("--frr-prefix", type=Path, metavar="DIR",
+                    help="run FRR's daemons from this install or build tree instead of Debian's")
     up.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="topology parameter, e.g. spokes=20")
     up.add_argument("--name", help="lab name (default: the topology's name)")
@@ -153,24 +157,27 @@ def cmd_up(args: argparse.Namespace) -> int:
         doc = read_lab_json(source.parent)
         source = Path(doc["topology_file"])
         params = {**{k: str(v) for k, v in doc["params"].items()}, **params}
-        impl_text = args.impl if args.impl != "frr" else ",".join(f"{r}={i}" for r, i in doc["impl"].items())
+        profiles = doc.get("profiles", {})
+        impl_text = impl_text or ",".join(f"{r}={profiles.get(i, i)}" for r, i in doc["impl"].items())
         phase = phase or doc["phase"]
+        args.frr_prefix = args.frr_prefix or doc.get("variables", {}).get("frr_prefix")
         args.name = args.name or doc["name"]
         args.ipsec = args.ipsec or bool(doc.get("ipsec"))
         args.ipsec_auth = args.ipsec_auth or doc.get("ipsec_auth", "")
         if args.backend == backends.DEFAULT:
             args.backend = doc.get("backend", backends.DEFAULT)
     topo = spec.load(source, params or None)
-    impl = parse_impl(impl_text)
+    impl = parse_impl(impl_text or "frr")
     name = check_name(args.name or topo.name.replace("-", "_").lower())
     lab_dir = (args.lab_dir or DEFAULT_LAB_ROOT / name).resolve()
     phase = phase or topo.phase
     backend = backends.get(args.backend)
+    variables = {"frr_prefix": str(Path(args.frr_prefix).resolve())} if args.frr_prefix else {}
 
     def lab(kernel_name: str) -> Lab:
         return Lab(name=name, topo=topo, lab_dir=lab_dir, impl=impl, phase=phase,
                    topology_file=str(source.resolve()), kernel=kernel_name, ipsec=args.ipsec,
-                   ipsec_auth=args.ipsec_auth, backend_name=args.backend)
+                   ipsec_auth=args.ipsec_auth, backend_name=args.backend, variables=variables)
 
     if kernel.in_guest():
         the_lab = lab("uml")
@@ -194,12 +201,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                   flush=True)
             boot = guest.start(mem=args.uml_mem)
             print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
-            fwd = ["up", str(source.resolve()), "--impl", ",".join(f"{r}={i}" for r, i in impl.items()),
+            by_role = ",".join(f"{r}={implementations.profile_path(i) or i}" for r, i in impl.items())
+            fwd = ["up", str(source.resolve()), "--impl", by_role,
                    "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir), "--backend", args.backend]
             fwd += [f"--param={k}={v}" for k, v in params.items()]
             fwd += ["--timeout", str(args.timeout)] if args.timeout else []
             fwd += ["--ipsec"] if args.ipsec else []
             fwd += ["--ipsec-auth", args.ipsec_auth] if args.ipsec_auth else []
+            fwd += ["--frr-prefix", variables["frr_prefix"]] if variables else []
             rc = _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind

@@ -6,7 +6,7 @@ whose /run is `<node's run_dir>/ipsec`, so pid file and VICI socket never collid
 charon loads them itself (a start script runs `swanctl --load-all`), and the driver
 talks VICI in-process for the `sas()` view.
 
-How NHRP and IKE are coupled depends on the implementation (`COUPLING`):
+How NHRP and IKE are coupled is what the implementation declares (`ipsec_couplings`):
 - `trap` (FRR): a trap policy for GRE to any address; the kernel's
   acquire on the first GRE packet to an NBMA address starts IKE with it. Stock
   strongSwan cannot do FRR's `tunnel protection vici`.
@@ -24,16 +24,15 @@ from pathlib import Path
 
 import jinja2
 
-from ..nhrpd.ipsec import IkeSa, parse_sas, vici_session
 from .backend import Backend
 from .procs import kill_all
 from .spec import Ipsec, Node
+from .vici import IkeSa, sas, session
 
 CHARON = Path("/usr/lib/ipsec/charon")
 PKI = Path("/usr/bin/pki")
 CERT_DAYS = 30
 START_TIMEOUT = 30.0
-COUPLING = {"frr": "trap", "nhrpd": "vici", "peer": "vici"}
 _env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/strongswan"),
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                           keep_trailing_newline=True)
@@ -76,7 +75,7 @@ class StrongswanDriver:
         return self.run_dir(node) / "charon.vici"
 
     def vici_config(self, node: str) -> dict[str, str]:
-        """What an NHRP daemon with `vici` coupling needs (nhrpd.ipsec.IpsecConfig)."""
+        """What a node that drives its own SAs (`vici` coupling) needs to reach charon."""
         return {"vici": str(self.vici(node)), "identity": str(self.topo.nodes[node].tunnel),
                 "auth": "pubkey" if self.ipsec.auth == "cert" else "psk",
                 "ike_proposals": self.ipsec.ike_proposals, "esp_proposals": self.ipsec.esp_proposals}
@@ -151,7 +150,7 @@ class StrongswanDriver:
         while time.monotonic() < deadline and p.poll() is None:
             if self.vici(node).exists():
                 try:
-                    conns = [name for c in vici_session(self.vici(node)).list_conns() for name in c]
+                    conns = [name for c in session(self.vici(node)).list_conns() for name in c]
                     if "dmvpn" in conns:
                         return
                     last = f"loaded connections: {conns}"
@@ -190,7 +189,7 @@ class StrongswanDriver:
 
     # ------------------------------------------------------------ views
     def sas(self, node: str) -> list[IkeSa]:
-        return parse_sas(list(vici_session(self.vici(node)).list_sas()))
+        return sas(self.vici(node))
 
     def established(self, node: str) -> dict[str, IkeSa]:
         """remote NBMA address -> the ESTABLISHED IKE SA with an INSTALLED child."""

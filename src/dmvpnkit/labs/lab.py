@@ -22,13 +22,13 @@ from . import backend as backends
 from . import spec as specmod
 from . import underlay
 from .backend import Backend
-from .frr import FrrDriver
-from .ipsec import COUPLING, StrongswanDriver
-from .nhrpd import NhrpdDriver
+from . import implementations
+from .implementations import Implementation, Setup, Unimplemented
+from .ipsec import StrongswanDriver
 from .node import Node
 from .spec import Ipsec, Topology
+from .views import CacheEntry, NhsEntry, Shortcut
 
-IMPLEMENTATIONS: dict[str, Any] = {"frr": FrrDriver, "nhrpd": NhrpdDriver}
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FRR, Cisco)
 T = TypeVar("T")
@@ -43,7 +43,8 @@ class ConvergenceTimeout(LabError):
 
 
 def parse_impl(text: str) -> dict[str, str]:
-    """`frr` or `hub=frr,spoke=nhrpd` -> {role: implementation} for hub and spoke."""
+    """`frr`, `hub=frr,spoke=nhrpd` or a profile file (`implementations/x.yaml`) ->
+    {role: implementation name} for hub and spoke."""
     roles = {"hub": "", "spoke": ""}
     for part in text.split(","):
         role, eq, impl = part.strip().partition("=")
@@ -54,45 +55,48 @@ def parse_impl(text: str) -> dict[str, str]:
             raise LabError(f"--impl {text!r}: unknown role {role!r} (roles: hub, spoke)")
         roles[role] = impl
     for role, impl in roles.items():
-        if impl not in IMPLEMENTATIONS:
-            raise LabError(f"--impl {text!r}: no implementation {impl!r} for {role} "
-                           f"(available: {', '.join(IMPLEMENTATIONS)})")
+        try:
+            roles[role] = implementations.resolve(impl)
+        except implementations.ImplementationError as e:
+            raise LabError(f"--impl {text!r}: {role}: {e}") from None
     return roles
 
 
 class Drivers:
-    """One driver per implementation in the lab, each running the nodes of the roles
-    it was given; per-node calls go to that node's driver."""
+    """One instance per implementation in the lab, each running the nodes of the roles
+    it was given; per-node calls go to that node's implementation."""
 
     def __init__(self, impl: dict[str, str], backend: Backend, lab_dir: Path, phase: int,
-                 nhrpd_faults: tuple[str, ...] = (), ipsec: Ipsec | None = None):
+                 nhrpd_faults: tuple[str, ...] = (), ipsec: Ipsec | None = None,
+                 variables: dict[str, str] | None = None):
         self.impl = impl
-        self.drivers: dict[str, Any] = {}
-        self.by_node: dict[str, Any] = {}
+        self.variables = dict(variables or {})
+        classes = {name: implementations.get(name) for name in dict.fromkeys(impl.values())}
+        nodes = {name: tuple(n.name for n in backend.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name)
+                 for name in classes}
         # IPsec: a charon on every node with a tunnel, coupled to NHRP the way the
-        # node's implementation can (labs.ipsec); the scapy peer drives its SAs over VICI.
+        # node's implementation prefers (labs.ipsec); the scapy peer drives its SAs over VICI.
         self.ipsec: StrongswanDriver | None = None
         if ipsec is not None:
-            coupling = {n.name: COUPLING[impl[n.role] if n.is_dmvpn else "peer"]
-                        for n in backend.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
+            coupling = {"peer": "vici"}
+            for name, cls in classes.items():
+                if not cls.ipsec_couplings:
+                    raise LabError(f"{name} declares no IPsec coupling: it cannot run with --ipsec")
+                coupling[name] = cls.ipsec_couplings[0]
+            by_node = {n.name: coupling[impl[n.role] if n.is_dmvpn else "peer"]
+                       for n in backend.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
             # The fault switch that sends before IKE is done needs the shunt gone too.
-            careless = frozenset(n for n, c in coupling.items() if c == "vici"
+            careless = frozenset(n for n, c in by_node.items() if c == "vici"
                                  and "ipsec-cleartext-first" in nhrpd_faults)
-            self.ipsec = StrongswanDriver(backend, lab_dir, ipsec, coupling, careless)
-        for name in dict.fromkeys(impl.values()):
-            nodes = [n.name for n in backend.topo.nodes.values() if n.is_dmvpn and impl[n.role] == name]
-            extra: dict[str, Any] = {}
-            if name == "nhrpd":
-                extra["faults"] = {r: list(nhrpd_faults) for r in ("hub", "spoke")}
-                if self.ipsec is not None:
-                    extra["ipsec"] = {n: self.ipsec.vici_config(n) for n in nodes}
-            drv = IMPLEMENTATIONS[name](backend, lab_dir, phase, nodes, **extra)
-            self.drivers[name] = drv
-            self.by_node.update({n: drv for n in nodes})
+            self.ipsec = StrongswanDriver(backend, lab_dir, ipsec, by_node, careless)
+        self.drivers: dict[str, Implementation] = {
+            name: cls(Setup(backend, lab_dir, phase, nodes[name], self.ipsec, tuple(nhrpd_faults), self.variables))
+            for name, cls in classes.items()}
+        self.by_node = {n: self.drivers[name] for name, ns in nodes.items() for n in ns}
         self.name = combination(impl)
 
     def versions(self) -> dict[str, str]:
-        v = {name: d.version() for name, d in self.drivers.items()}
+        v = {name: d.version(self.variables) for name, d in self.drivers.items()}
         if self.ipsec is not None:
             v["strongswan"] = self.ipsec.version()
         return v
@@ -109,7 +113,7 @@ class Drivers:
         """Why the implementation playing `role` (any role if None) lacks `feature`."""
         for name, d in self.drivers.items():
             plays = role is None or self.impl.get(role) == name
-            reason = getattr(d, "UNIMPLEMENTED", {}).get(feature) if plays else None
+            reason = d.unimplemented.get(feature) if plays else None
             if reason:
                 return f"{name}: {reason}"
         return None
@@ -134,17 +138,24 @@ class Drivers:
             if self.ipsec is not None:
                 self.ipsec.stop()
 
-    def of(self, node: str) -> Any:
+    def of(self, node: str) -> Implementation:
         return self.by_node[node]
 
-    def cache(self, node: str) -> list:
-        return self.of(node).cache(node)
+    def _viewing(self, node: str, what: str) -> Implementation:
+        d = self.of(node)
+        if what not in d.views:
+            raise Unimplemented(d.name, f"the {what} view", f"{node}'s implementation offers only "
+                                f"{', '.join(d.views) or 'no state views'}")
+        return d
 
-    def nhs(self, node: str) -> list:
-        return self.of(node).nhs(node)
+    def cache(self, node: str) -> list[CacheEntry]:
+        return self._viewing(node, "cache").cache(node)
 
-    def shortcuts(self, node: str) -> list:
-        return self.of(node).shortcuts(node)
+    def nhs(self, node: str) -> list[NhsEntry]:
+        return self._viewing(node, "nhs").nhs(node)
+
+    def shortcuts(self, node: str) -> list[Shortcut]:
+        return self._viewing(node, "shortcuts").shortcuts(node)
 
     def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
         """Stop one daemon of a node: the NHRP implementation's, or `charon`."""
@@ -180,6 +191,8 @@ def wait_until(what: str, probe: Callable[[], T], timeout: float, interval: floa
     while True:
         try:
             last = probe()
+        except Unimplemented:
+            raise                   # declared missing: waiting will not bring it
         except Exception as e:  # noqa: BLE001 - daemons may not answer yet; keep the evidence
             last = e
         else:
@@ -220,6 +233,7 @@ class Lab:
     ipsec: bool = False                     # protect GRE with strongSwan (topology's `ipsec:` or defaults)
     ipsec_auth: str = ""                    # "psk" | "cert": overrides the topology's
     backend_name: str = backends.DEFAULT    # netns | mininet | clab | an installed one
+    variables: dict[str, str] = field(default_factory=dict)     # for the implementations: frr_prefix=DIR
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -227,7 +241,8 @@ class Lab:
         sa = (self.topo.ipsec or Ipsec()) if self.ipsec else None
         if sa is not None and self.ipsec_auth:
             sa = dataclasses.replace(sa, auth=self.ipsec_auth)
-        self.driver = Drivers(self.impl, self.backend, self.lab_dir, self.phase, self.nhrpd_faults, sa)
+        self.driver = Drivers(self.impl, self.backend, self.lab_dir, self.phase, self.nhrpd_faults, sa,
+                             self.variables)
 
     def node(self, name: str) -> Node:
         """The node `name`, through the Node API of the lab's backend."""
@@ -245,8 +260,9 @@ class Lab:
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "topology_file": self.topology_file, "params": self.topo.params,
             "impl": self.impl, "phase": self.phase, "kernel": self.kernel,
+            "profiles": {i: p for i in set(self.impl.values()) if (p := implementations.profile_path(i))},
             "ipsec": self.driver.couplings() if self.ipsec else None, "ipsec_auth": self.ipsec_auth,
-            "backend": self.backend_name, "timings": asdict(self.timings),
+            "backend": self.backend_name, "variables": self.variables, "timings": asdict(self.timings),
             "topology": specmod.to_dict(self.topo),
         }
         tmp = self.json_path.with_suffix(".tmp")
@@ -256,11 +272,13 @@ class Lab:
     @classmethod
     def from_dir(cls, lab_dir: Path) -> "Lab":
         doc = read_lab_json(lab_dir)
+        for path in doc.get("profiles", {}).values():      # profile implementations, added again
+            implementations.resolve(path)
         topo = specmod.load(doc["topology_file"], {k: str(v) for k, v in doc["params"].items()} or None)
         lab = cls(name=doc["name"], topo=topo, lab_dir=lab_dir, impl=doc["impl"], phase=doc["phase"],
                   topology_file=doc["topology_file"], kernel=doc.get("kernel", "host"),
                   ipsec=bool(doc.get("ipsec")), ipsec_auth=doc.get("ipsec_auth", ""),
-                  backend_name=doc.get("backend", backends.DEFAULT))
+                  backend_name=doc.get("backend", backends.DEFAULT), variables=doc.get("variables", {}))
         lab.timings = Timings(**doc.get("timings", {}))
         lab.backend.attach()
         return lab
@@ -311,12 +329,23 @@ class Lab:
         spoke the topology shuts out of IKE on purpose is not expected)."""
         missing: dict[str, list[str]] = {}
         for hub in self.topo.hubs:
-            have = {e.protocol for e in self.driver.cache(hub.name) if e.type == "dynamic"}
+            have = self._registered_at(hub.name)
             lost = [s.name for s in self.topo.spokes if hub.name in s.nhs and str(s.tunnel) not in have
                     and not self.shut_out(s.name, hub.name)]
             if lost:
                 missing[hub.name] = lost
         return missing
+
+    def _registered_at(self, hub: str) -> set[str]:
+        """Tunnel addresses the hub has a dynamic binding for: from its cache view, or,
+        for an implementation without one, from the NBMA neighbours it put on the
+        tunnel (what any Linux NHRP implementation installs to send to a spoke)."""
+        if "cache" in self.driver.of(hub).views:
+            return {e.protocol for e in self.driver.cache(hub) if e.type == "dynamic"}
+        ipr = self.node(hub).ipr()
+        gre = ipr.link_lookup(ifname=underlay.MGRE)[0]
+        return {n.get_attr("NDA_DST") for n in ipr.get_neighbours(ifindex=gre)
+                if n.get_attr("NDA_LLADDR") not in (None, "0.0.0.0")}
 
     def wait_converged(self, timeout: float | None = None) -> None:
         # Registration is sent at start-up and, when lost (IPsec's acquire eats the

@@ -20,8 +20,10 @@ from scapy.packet import Packet
 from ..capture.timeline import gre_payload
 from ..nhrp.model import DecodeError, Message, Op, decode
 from .lab import Lab
+from .vici import Initiator
 
 GRE_KEY_PRESENT, GRE_NHRP = 0x2000, 0x2001
+SA_FRESH = 2.0     # s an SA seen up is trusted before charon is asked again
 
 
 class NhrpPeer:
@@ -37,19 +39,18 @@ class NhrpPeer:
         self._ids = itertools.count(0x5EED0000)
         # In IPsec labs the peer brings up its SA before sending, as nhrpd does (VICI
         # coupling): with trap policies its first probe would be eaten by the acquire.
-        self.protection = None
+        self.initiator = Initiator(**lab.driver.ipsec.vici_config(name)) if lab.driver.ipsec is not None else None
         self.identities = {str(n.nbma): str(n.tunnel) for n in lab.topo.nodes.values() if n.tunnel}
-        if lab.driver.ipsec is not None:
-            from ..nhrpd.ipsec import IpsecConfig, Protection
-            self.protection = Protection(IpsecConfig(**lab.driver.ipsec.vici_config(name)))
+        self._sa_seen: dict[str, float] = {}    # NBMA address -> when its SA was last confirmed
 
     def request_id(self) -> int:
         return next(self._ids)
 
     def send(self, nhrp: Packet | bytes, to: str) -> None:
         """Send NHRP bytes (well-formed or not) to an NBMA address, GRE-encapsulated."""
-        if self.protection is not None and not self.protection.ensure(to, self.identities.get(to)):
-            raise RuntimeError(f"{self.name}: no IPsec SA to {to} (see its charon.log)")
+        if self.initiator is not None and time.monotonic() - self._sa_seen.get(to, -SA_FRESH) >= SA_FRESH:
+            self.initiator.ensure(to, self.identities.get(to))
+            self._sa_seen[to] = time.monotonic()
         gre = struct.pack(">HH", GRE_KEY_PRESENT if self.key is not None else 0, GRE_NHRP)
         if self.key is not None:
             gre += struct.pack(">I", self.key)

@@ -38,14 +38,19 @@ class Issue:
         return f"{self.path}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
 
 
-class SpecError(ValueError):
-    """All problems of one spec file, each with its YAML path."""
+class IssuesError(ValueError):
+    """All problems of one file, each with its key path (a compiler's error list)."""
+    what = "file"
 
     def __init__(self, source: str, issues: list[Issue]):
         self.source = source
         self.issues = issues
         lines = "\n".join(f"  {source}: {i}" for i in issues)
-        super().__init__(f"{len(issues)} error(s) in topology spec:\n{lines}")
+        super().__init__(f"{len(issues)} error(s) in {self.what}:\n{lines}")
+
+
+class SpecError(IssuesError):
+    what = "topology spec"
 
 
 @dataclass(frozen=True)

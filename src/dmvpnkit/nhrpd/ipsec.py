@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,38 +43,6 @@ class IpsecConfig:
     esp_proposals: str = "aes128gcm16"
 
 
-@dataclass(frozen=True)
-class ChildSa:
-    name: str
-    state: str              # INSTALLED, REKEYING, ...
-    mode: str               # TRANSPORT
-    protocol: str           # ESP
-    spi_in: str
-    spi_out: str
-    encap: bool             # ESP in UDP (NAT-T)
-    local_ts: tuple[str, ...] = ()
-    remote_ts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class IkeSa:
-    """One IKE SA of a node, as `swanctl --list-sas` shows it, normalised."""
-    name: str               # connection name
-    uniqueid: str
-    state: str              # ESTABLISHED, CONNECTING, ...
-    local_host: str
-    remote_host: str        # the peer's NBMA address (post-NAT as seen from here)
-    remote_id: str
-    initiator: bool
-    nat_any: bool           # NAT detected on the path
-    children: tuple[ChildSa, ...] = field(default_factory=tuple)
-
-    @property
-    def up(self) -> bool:
-        """Established, with a child SA installed: traffic can flow."""
-        return self.state == "ESTABLISHED" and any(c.state == "INSTALLED" for c in self.children)
-
-
 def vici_session(path: str | Path, timeout: float = 10.0) -> Any:
     """A VICI session on charon's socket at `path`."""
     import vici                     # only nodes with IPsec need it
@@ -86,29 +54,6 @@ def vici_session(path: str | Path, timeout: float = 10.0) -> Any:
         s.close()
         raise OSError(e.errno, f"{path}: {e.strerror}") from None
     return vici.Session(s)
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v or "")
-
-
-def parse_sas(listing: list[dict[str, Any]]) -> list[IkeSa]:
-    """VICI `list-sas` answers (one {name: sa} per IKE SA) -> IkeSa records."""
-    out = []
-    for item in listing:
-        for name, sa in item.items():
-            children = tuple(
-                ChildSa(name=_text(c.get("name")), state=_text(c.get("state")), mode=_text(c.get("mode")),
-                        protocol=_text(c.get("protocol")), spi_in=_text(c.get("spi-in")),
-                        spi_out=_text(c.get("spi-out")), encap=_text(c.get("encap")) == "yes",
-                        local_ts=tuple(map(_text, c.get("local-ts", []))),
-                        remote_ts=tuple(map(_text, c.get("remote-ts", []))))
-                for c in (sa.get("child-sas") or {}).values())
-            out.append(IkeSa(name=_text(name), uniqueid=_text(sa.get("uniqueid")), state=_text(sa.get("state")),
-                             local_host=_text(sa.get("local-host")), remote_host=_text(sa.get("remote-host")),
-                             remote_id=_text(sa.get("remote-id")), initiator=_text(sa.get("initiator")) == "yes",
-                             nat_any=_text(sa.get("nat-any")) == "yes", children=children))
-    return out
 
 
 def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
@@ -155,8 +100,12 @@ class Protection:
 
     @staticmethod
     def _established(session: Any, nbma: str) -> list[str]:
-        """Unique IDs of IKE SAs to `nbma` with an installed child SA."""
-        return [sa.uniqueid for sa in parse_sas(list(session.list_sas())) if sa.remote_host == nbma and sa.up]
+        """Unique IDs of the ESTABLISHED IKE SAs to `nbma` with an INSTALLED child SA."""
+        def text(v: Any) -> str:
+            return v.decode() if isinstance(v, bytes) else str(v or "")
+        return [text(sa.get("uniqueid")) for item in session.list_sas() for sa in item.values()
+                if text(sa.get("remote-host")) == nbma and text(sa.get("state")) == "ESTABLISHED"
+                and any(text(c.get("state")) == "INSTALLED" for c in (sa.get("child-sas") or {}).values())]
 
     def ensure(self, nbma: str, protocol: str | None = None) -> bool:
         """An SA to `nbma` exists when this returns True; `protocol` is the identity

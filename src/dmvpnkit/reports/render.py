@@ -257,6 +257,8 @@ def rerun_command(run: Run, r: CaseResult) -> str:
     argv += ["--impl", run.combination]
     argv += ["--topology", run.topology] if run.topology else []
     argv += ["--ipsec"] if run.options.get("ipsec") else []
+    argv += ["--frr-prefix", str(run.options["frr_prefix"])] if run.options.get("frr_prefix") else []
+    argv += ["--backend", str(run.options["backend"])] if run.options.get("backend", "netns") != "netns" else []
     return shlex.join(argv)
 
 

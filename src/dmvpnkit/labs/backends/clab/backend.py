@@ -19,7 +19,7 @@ from pytest_clab.exceptions import ClabError, ContainerlabNotFoundError, Topolog
 from pytest_clab.runner import ClabRunner
 from pytest_clab.settings import CONTAINERLAB_EXECUTABLE
 
-from ... import frr
+from ...implementations import frr
 from ...backend import BackendError
 from ...impairment import Impairment, ImpairmentError
 from ...spec import Topology

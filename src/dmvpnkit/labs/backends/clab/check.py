@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-from ... import frr, underlay
+from ... import underlay
+from ...implementations import frr
+from ...implementations.view import view
 from ... import spec as specmod
 from ...spec import Topology
 from . import export as ex
@@ -124,7 +126,7 @@ def _check_node(p: _Problems, key: str, nname: str, entry: Any, topo: Topology, 
         else:
             _check_daemons(p, f"{key}.binds[{ex.FRR_ETC}/daemons]", daemons)
         _same_text(p, f"{key}.binds[{ex.FRR_ETC}/frr.conf]", binds.get(f"{ex.FRR_ETC}/frr.conf"),
-                   frr.render(topo, node, phase), "frr.render(topo, node, phase)")
+                   frr.render(view(topo, node, phase)), "frr.render(topo, node, phase)")
     elif impl == "nhrpd":
         _same_text(p, f"{key}.binds[{ex.NHRPD_CONFIG}]", binds.get(ex.NHRPD_CONFIG),
                    ex.nhrpd_json(topo, node, phase), "NhrpdDriver.config")

@@ -21,7 +21,9 @@ from typing import Any
 import yaml
 
 from .... import __version__
-from ... import frr, nhrpd, underlay
+from ... import underlay
+from ...implementations import frr, nhrpd
+from ...implementations.view import view
 from ...impairment import tc_command
 from ...spec import Node, Topology
 from .node import ClabNode
@@ -146,7 +148,7 @@ def rename(steps: list[underlay.Step], names: Mapping[str, str]) -> list[underla
 
 def nhrpd_json(topo: Topology, node: Node, phase: int) -> str:
     """Byte for byte what NhrpdDriver.write_configs writes for the node."""
-    return json.dumps(nhrpd.render(topo, node, phase), indent=2) + "\n"
+    return json.dumps(nhrpd.render(view(topo, node, phase)), indent=2) + "\n"
 
 
 def daemons_file(node: Node) -> str:
@@ -167,7 +169,7 @@ def extra_exec(topo: Topology, node: Node, impl: str | None, phase: int) -> list
     if impl != "nhrpd":
         return []
     out = [f"ip route replace {p} via {via} dev {underlay.MGRE} onlink metric {metric}"
-           for p, via, metric in nhrpd.static_routes(topo, node, phase)]
+           for p, via, metric in nhrpd.static_routes(view(topo, node, phase))]
     if node.role == "hub" and phase == 3:
         out.append(shlex.join([IPTABLES, *frr.REDIRECT_RULE]))
     return out + [f"touch {READY}"]
@@ -257,7 +259,7 @@ def _node(topo: Topology, node: Node, impl: str | None, phase: int, out_dir: Pat
     d = out_dir / node.name
     binds: list[str] = []
     if impl == "frr":
-        for fname, text in (("daemons", daemons_file(node)), ("frr.conf", frr.render(topo, node, phase)),
+        for fname, text in (("daemons", daemons_file(node)), ("frr.conf", frr.render(view(topo, node, phase))),
                             ("vtysh.conf", VTYSH_CONF)):
             binds.append(f"{_write(d / fname, text)}:{FRR_ETC}/{fname}:ro")
     elif impl == "nhrpd":

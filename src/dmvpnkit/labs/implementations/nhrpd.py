@@ -9,107 +9,93 @@ node's control socket, already in the normalised shape.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from .. import __version__
-from .backend import Backend
-from .frr import NFLOG_GROUP, REDIRECT_RULE, _nhs_view
-from .procs import kill_all
-from .spec import Node, Topology
-from .underlay import IPTABLES, MGRE
-from .views import CacheEntry, NhsEntry, Shortcut
+from ... import __version__
+from .frr import NFLOG_GROUP, REDIRECT_RULE
+from ..procs import kill_all
+from ..underlay import IPTABLES, MGRE
+from ..views import CacheEntry, NhsEntry, Shortcut
+from . import VIEWS, Driver, Setup
+from .view import DmvpnView
 
 RTNH_F_ONLINK = 4
 START_TIMEOUT = 30.0
 
 
-def render(topo: Topology, node: Node, phase: int, faults: list[str] | None = None,
-           ipsec: dict[str, str] | None = None) -> dict[str, Any]:
-    """The node's nhrpd.json: its DMVPN role and addresses from the topology."""
+def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] | None = None) -> dict[str, Any]:
+    """The node's nhrpd.json."""
     cfg: dict[str, Any] = {
-        "role": node.role, "interface": MGRE, "protocol_address": str(node.tunnel),
-        "nbma_address": str(node.nbma), "network_id": topo.dmvpn.network_id,
-        "holdtime": topo.dmvpn.holdtime, "unique": False, "faults": list(faults or []),
-        "lan_prefixes": [str(node.lan)] if node.lan is not None else [],
+        "role": v.role, "interface": v.interface, "protocol_address": str(v.tunnel_address),
+        "nbma_address": str(v.nbma_address), "network_id": v.network_id,
+        "holdtime": v.holdtime, "unique": False, "faults": list(faults or []),
+        "lan_prefixes": [str(p) for p in v.lan_prefixes],
     }
     if ipsec is not None:
         cfg["ipsec"] = ipsec
-    if node.role == "hub":
-        cfg["redirect"] = phase == 3
-        cfg["routes"] = [{"prefix": str(s.lan), "via": str(s.tunnel)}
-                         for s in topo.spokes if node.name in s.nhs and s.lan is not None]
+    if v.role == "hub":
+        cfg["redirect"] = v.redirect
+        cfg["routes"] = [{"prefix": str(r.prefix), "via": str(r.via)} for r in v.routes if r.kind == "spoke-lan"]
     else:
-        cfg["nhs"] = [{"nbma": str(h["nbma_public"]), "protocol": str(h["tunnel"])}
-                      for h in (_nhs_view(topo, topo.nodes[n]) for n in node.nhs)]
-        cfg["shortcut"] = phase >= 2
+        cfg["nhs"] = [{"nbma": str(h.nbma), "protocol": str(h.protocol)} for h in v.nhs]
+        cfg["shortcut"] = v.shortcut
     return cfg
 
 
-def static_routes(topo: Topology, node: Node, phase: int) -> list[tuple[str, str, int]]:
-    """(prefix, via, metric) onlink on the tunnel: what FRR's staticd config says for the
-    same node, installed by the driver before the node starts."""
-    if node.role == "hub":
-        return [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if node.name in s.nhs and s.lan]
-    routes = []
-    for i, h in enumerate(node.nhs):
-        via = str(topo.nodes[h].tunnel)
-        routes += [(str(topo.lan_summary), via, 20 + 10 * i), (str(topo.dmvpn.tunnel_prefix), via, 20 + 10 * i)]
-    if phase == 2:
-        routes += [(str(s.lan), str(s.tunnel), 20) for s in topo.spokes if s.name != node.name and s.lan]
-    return routes
+def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
+    """(prefix, via, metric) onlink on the tunnel: the view's routes, which FRR's staticd
+    gets from its config; this driver installs them before the node starts."""
+    return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes]
 
 
-class NhrpdDriver:
+class NhrpdDriver(Driver):
     name = "nhrpd"
-    # Features the suite may ask for (`@pytest.mark.feature`) that this node lacks.
-    UNIMPLEMENTED = {
+    unimplemented: Mapping[str, str] = {
         "multicast": "no multicast replication to registered spokes",
         "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
     }
+    views = VIEWS
+    ipsec_couplings = ("vici",)
 
-    def __init__(self, lab: Backend, lab_dir: Path, phase: int, nodes: list[str] | None = None,
-                 faults: dict[str, list[str]] | None = None,
-                 ipsec: dict[str, dict[str, str]] | None = None):
-        self.lab = lab
-        self.topo = lab.topo
-        self.dir = lab_dir
-        self.phase = phase
-        self.nodes = nodes if nodes is not None else [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
-        self.faults = faults or {}         # node or role -> fault switch names
-        self.ipsec = ipsec or {}           # node -> its `ipsec` config: charon's VICI socket & co.
+    def __init__(self, setup: Setup):
+        super().__init__(setup)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def version(self) -> str:
+    @classmethod
+    def version(cls, variables: Mapping[str, str]) -> str:
         return f"dmvpnkit-nhrpd {__version__}"
 
     def control(self, node: str) -> Path:
-        return self.lab.node(node).run_dir / "nhrpd.sock"
+        return self.backend.node(node).run_dir / "nhrpd.sock"
 
     # ------------------------------------------------------------ configuration
-    def config(self, node: Node) -> dict[str, Any]:
-        return render(self.topo, node, self.phase, self.faults.get(node.name, self.faults.get(node.role, [])),
-                      self.ipsec.get(node.name))
+    def config(self, node: str) -> dict[str, Any]:
+        ipsec = self.setup.ipsec
+        return render(self.setup.view(node), list(self.setup.nhrpd_faults),
+                      ipsec.vici_config(node) if ipsec is not None else None)
 
     def write_configs(self) -> None:
         for name in self.nodes:
             d = self.dir / "nodes" / name
             d.mkdir(parents=True, exist_ok=True)
-            (d / "nhrpd.json").write_text(json.dumps(self.config(self.topo.nodes[name]), indent=2) + "\n")
+            (d / "nhrpd.json").write_text(json.dumps(self.config(name), indent=2) + "\n")
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         for name in self.nodes:
             node = self.topo.nodes[name]
-            ipr = self.lab.node(name).ipr()
+            ipr = self.backend.node(name).ipr()
             gre = ipr.link_lookup(ifname=MGRE)[0]
-            for prefix, via, metric in static_routes(self.topo, node, self.phase):
+            for prefix, via, metric in static_routes(self.setup.view(name)):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
-            if node.role == "hub" and self.phase == 3:
-                self.lab.node(name).run([IPTABLES, *REDIRECT_RULE])
+            if node.role == "hub" and self.setup.phase == 3:
+                self.backend.node(name).run([IPTABLES, *REDIRECT_RULE])
             self.start_daemon(name, wait=False)
         for name in self.nodes:
             self._wait(name)
@@ -122,10 +108,10 @@ class NhrpdDriver:
         argv = [sys.executable, "-m", "dmvpnkit.nhrpd", "--config", str(d / "nhrpd.json"),
                 "--control", str(self.control(node)), "--nbma-interface", str(n.nbma_iface),
                 "--log", str(d / "nhrpd.log")]
-        if n.role == "hub" and self.phase == 3:
+        if n.role == "hub" and self.setup.phase == 3:
             argv += ["--nflog-group", str(NFLOG_GROUP)]
         with open(d / "nhrpd.stderr", "ab") as err:
-            self.procs[node] = self.lab.node(node).popen(argv, stderr=err, new_session=True, in_image=True)
+            self.procs[node] = self.backend.node(node).popen(argv, stderr=err, new_session=True, in_image=True)
         if wait:
             self._wait(node)
 
@@ -141,7 +127,7 @@ class NhrpdDriver:
     def _pids(self, node: str) -> list[int]:
         """The node's nhrpd processes, found in its namespace (works from any process)."""
         found = []
-        for pid in self.lab.node(node).pids():
+        for pid in self.backend.node(node).pids():
             try:
                 if b"dmvpnkit.nhrpd" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     found.append(pid)
@@ -169,8 +155,15 @@ class NhrpdDriver:
 
     # ------------------------------------------------------------ views
     def _view(self, node: str, what: str) -> list[dict[str, Any]]:
-        from ..nhrpd.linux import query     # the daemon's code, only when a node is asked
-        got = query(self.control(node), what)
+        """One view from the node's control socket: `{"show": what}` in, a JSON line out."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5.0)
+            s.connect(str(self.control(node)))
+            s.sendall(json.dumps({"show": what}).encode())
+            buf = b""
+            while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
+                buf += chunk
+        got = json.loads(buf)
         if isinstance(got, dict) and "error" in got:
             raise RuntimeError(f"{node}: nhrpd: {got['error']}")
         return list(got)

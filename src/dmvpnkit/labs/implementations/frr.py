@@ -11,20 +11,22 @@ implementation driver returns.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 
-from .backend import Backend
-from .procs import kill_all
-from .spec import Node, Topology
-from .underlay import IPTABLES
-from .views import CacheEntry, NhsEntry, Shortcut
+from ..procs import kill_all
+from ..underlay import IPTABLES
+from ..views import CacheEntry, NhsEntry, Shortcut
+from . import VIEWS, Driver, ImplementationError
+from .view import DmvpnView
 
 FRR_LIB = Path("/usr/lib/frr")
 RUN_DIR = Path("/run/frr")
@@ -78,42 +80,65 @@ def vty(sock_path: Path, *commands: str, timeout: float = 10.0) -> str:
     return "".join(out)
 
 
-def render(topo: Topology, node: Node, phase: int) -> str:
+def render(v: DmvpnView) -> str:
     """The node's frr.conf (integrated: zebra, staticd and nhrpd)."""
-    nhs = [_nhs_view(topo, topo.nodes[h]) for h in node.nhs]
-    return _env.get_template("frr.conf.j2").render(topo=topo, node=node, phase=phase, nhs=nhs,
-                                                   nflog_group=NFLOG_GROUP, mcast_nflog_group=MCAST_NFLOG_GROUP)
+    # `var` as an implementation profile's templates see it: implementations/frr-profile.yaml
+    # renders this same file.
+    return _env.get_template("frr.conf.j2").render(
+        v=v, var={"nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP})
 
 
-def _nhs_view(topo: Topology, hub: Node) -> dict[str, Any]:
-    """A hub as its spokes know it: its tunnel address and its reachable NBMA address."""
-    public = hub.nbma
-    upstream = topo.nodes.get(hub.nbma_iface or "")
-    if upstream is not None and upstream.role == "nat":
-        public = upstream.iface(upstream.public_iface).address.ip
-    return {"name": hub.name, "tunnel": hub.tunnel, "nbma_public": public}
+def binaries(variables: Mapping[str, str]) -> Path:
+    """The directory FRR's daemons are run from: Debian's, or `frr_prefix`'s. A prefix
+    may be an install tree (`sbin/` or Debian's `lib/frr/`) or a build tree (`zebra/zebra`)."""
+    prefix = variables.get("frr_prefix")
+    if not prefix:
+        return FRR_LIB
+    root = Path(prefix)
+    for d in (root, root / "sbin", root / "lib" / "frr", root / "libexec" / "frr"):
+        if all((d / daemon).is_file() for daemon in DAEMONS):
+            return d
+    if all((root / daemon / daemon).is_file() for daemon in DAEMONS):
+        return root             # a build tree: each daemon in its own directory
+    raise ImplementationError(f"--frr-prefix {prefix}: no {', '.join(DAEMONS)} under it "
+                              f"(looked in ., sbin, lib/frr, libexec/frr and <daemon>/<daemon>)")
 
 
-class FrrDriver:
+def binary(variables: Mapping[str, str], daemon: str) -> Path:
+    d = binaries(variables)
+    return d / daemon / daemon if (d / daemon).is_dir() else d / daemon
+
+
+def readable_by_frr(conf: Path) -> None:
+    """staticd reads its config only after dropping root: where user frr cannot reach
+    the file it runs without a single route, and every verdict after that would be
+    about the harness. Say so instead."""
+    done = subprocess.run(["runuser", "-u", "frr", "--", "test", "-r", str(conf)], capture_output=True)
+    if done.returncode != 0:
+        blocked = next((str(d) for d in reversed(conf.parents) if d.exists() and not os.stat(d).st_mode & 0o001), "")
+        raise ImplementationError(f"user frr cannot read {conf} (FRR's daemons read their config after "
+                                  f"dropping root){f': {blocked} is not traversable by others' if blocked else ''}; "
+                                  f"chmod o+x it or put the lab (--report-dir, --lab-dir) elsewhere")
+
+
+class FrrDriver(Driver):
     name = "frr"
-
-    def __init__(self, lab: Backend, lab_dir: Path, phase: int, nodes: list[str] | None = None):
-        self.lab = lab
-        self.topo = lab.topo
-        self.dir = lab_dir
-        self.phase = phase
-        # The DMVPN nodes this driver runs (all of them unless roles are mixed).
-        self.nodes = nodes if nodes is not None else [n.name for n in self.topo.nodes.values() if n.is_dmvpn]
+    unimplemented: Mapping[str, str] = {}
+    views = VIEWS
+    ipsec_couplings = ("trap",)     # nhrpd's `tunnel protection vici` needs a patched charon
 
     def pathspace(self, node: str) -> str:
-        return self.lab.node(node).id
+        return self.backend.node(node).id
 
     def sock(self, node: str, daemon: str = "nhrpd") -> Path:
         return RUN_DIR / self.pathspace(node) / f"{daemon}.vty"
 
-    def version(self) -> str:
-        out = subprocess.run([str(FRR_LIB / "nhrpd"), "--version"], capture_output=True, text=True).stdout
-        return out.splitlines()[0].strip() if out else "unknown"
+    @classmethod
+    def version(cls, variables: Mapping[str, str]) -> str:
+        nhrpd = binary(variables, "nhrpd")
+        out = subprocess.run([str(nhrpd), "--version"], capture_output=True, text=True).stdout
+        line = out.splitlines()[0].strip() if out else "unknown"
+        return f"{line} ({nhrpd.parent})" if variables.get("frr_prefix") else line
 
     # ------------------------------------------------------------ lifecycle
     def write_configs(self) -> None:
@@ -121,7 +146,7 @@ class FrrDriver:
             if node.is_dmvpn:
                 d = self.dir / "nodes" / node.name
                 d.mkdir(parents=True, exist_ok=True)
-                (d / "frr.conf").write_text(render(self.topo, node, self.phase))
+                (d / "frr.conf").write_text(render(self.setup.view(node.name)))
 
     def start(self) -> None:
         """Start every daemon of every DMVPN node; returns once all have daemonised.
@@ -132,13 +157,14 @@ class FrrDriver:
         nodes = self.nodes
         for name in nodes:
             if self.topo.nodes[name].role == "hub":
-                for rule in MCAST_RULES + ([REDIRECT_RULE] if self.phase == 3 else []):
-                    self.lab.node(name).run([IPTABLES, *rule])
+                for rule in MCAST_RULES + ([REDIRECT_RULE] if self.setup.phase == 3 else []):
+                    self.backend.node(name).run([IPTABLES, *rule])
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):
                 d.mkdir(parents=True, exist_ok=True)
                 shutil.chown(d, "frr", "frr")
+            readable_by_frr(self.dir / "nodes" / name / "frr.conf")
         zebras = {name: self._spawn(name, "zebra") for name in nodes}
         procs = [(name, "zebra", p) for name, p in zebras.items()]
         for name, p in zebras.items():
@@ -152,10 +178,10 @@ class FrrDriver:
     def _spawn(self, node: str, daemon: str) -> subprocess.Popen:
         d = self.dir / "nodes" / node
         ps = self.pathspace(node)
-        argv = [str(FRR_LIB / daemon), "-N", ps, "-d", "-P", "0",
+        argv = [str(binary(self.setup.variables, daemon)), "-N", ps, "-d", "-P", "0",
                 "-i", str(self._pid_file(node, daemon)), "-f", str(d / "frr.conf"),
                 "--log", f"file:{d / (daemon + '.log')}", "--log-level", "debug"]
-        return self.lab.node(node).popen(argv, in_image=True)
+        return self.backend.node(node).popen(argv, in_image=True)
 
     def _pid_file(self, node: str, daemon: str) -> Path:
         return RUN_DIR / self.pathspace(node) / f"{daemon}.pid"
@@ -189,7 +215,7 @@ class FrrDriver:
         """Stop every daemon this driver started, by the pid files they wrote."""
         pids = []
         for node in self.nodes:
-            running = set(self.lab.node(node).pids())      # a stale pid file names someone else
+            running = set(self.backend.node(node).pids())      # a stale pid file names someone else
             for f in (RUN_DIR / self.pathspace(node)).glob("*.pid"):
                 try:
                     pid = int(f.read_text().strip())

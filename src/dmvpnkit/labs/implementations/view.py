@@ -1,0 +1,90 @@
+"""A DMVPN node as an implementation configures it: the typed view every renderer (a
+built-in driver, a profile's templates) gets, derived from the topology once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from ..spec import Node, Topology
+from ..underlay import MGRE
+
+
+@dataclass(frozen=True)
+class Nhs:
+    """A hub as its spokes know it."""
+    name: str
+    protocol: IPv4Address       # its tunnel address
+    nbma: IPv4Address           # where spokes reach it: its NAT box's public address if behind one
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route on the tunnel that the node's configuration carries (FRR: staticd)."""
+    prefix: IPv4Network
+    via: IPv4Address            # a tunnel address, reached onlink
+    kind: str                   # spoke-lan (hub to a spoke's LAN) | nhs (a spoke's, via an NHS) |
+    #                             far-spoke (phase 2: a far spoke's LAN via that spoke)
+    preference: int = 0         # 0 = the first NHS; an implementation maps it to its metric
+
+
+@dataclass(frozen=True)
+class DmvpnView:
+    name: str
+    role: str                   # hub | spoke
+    phase: int                  # 1, 2 or 3
+    interface: str              # the mGRE interface
+    tunnel_address: IPv4Address
+    tunnel_prefix: IPv4Network
+    nbma_address: IPv4Address
+    nbma_interface: str
+    network_id: int
+    holdtime: int
+    gre_key: int | None
+    lan_prefixes: tuple[IPv4Network, ...]
+    lan_summary: IPv4Network    # every spoke LAN and the hub's, one prefix
+    nhs: tuple[Nhs, ...]        # a spoke's NHSes in preference order; empty on a hub
+    routes: tuple[Route, ...]
+    behind_nat: bool            # the node's NBMA address is translated on its way out
+    redirect: bool              # a phase 3 hub: sends Traffic Indications
+    shortcut: bool              # a phase 2/3 spoke: resolves and installs shortcuts
+
+    def context(self) -> dict[str, Any]:
+        """The view as plain values, for templates and JSON."""
+        return asdict(self)
+
+
+def nhs_of(topo: Topology, hub: Node) -> Nhs:
+    public = hub.nbma
+    upstream = topo.nodes.get(hub.nbma_iface or "")
+    if upstream is not None and upstream.role == "nat":
+        public = upstream.iface(upstream.public_iface).address.ip
+    assert hub.tunnel is not None and public is not None
+    return Nhs(hub.name, hub.tunnel, public)
+
+
+def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
+    """The DMVPN view of `node` (a hub or a spoke) in `topo` at `phase`."""
+    if not node.is_dmvpn or node.tunnel is None or node.nbma is None or node.nbma_iface is None:
+        raise ValueError(f"{node.name}: not a DMVPN node (role {node.role})")
+    nhs = tuple(nhs_of(topo, topo.nodes[h]) for h in node.nhs)
+    routes: list[Route] = []
+    if node.role == "hub":
+        routes += [Route(s.lan, s.tunnel, "spoke-lan") for s in topo.spokes
+                   if node.name in s.nhs and s.lan is not None and s.tunnel is not None]
+    else:
+        for i, h in enumerate(nhs):
+            routes += [Route(topo.lan_summary, h.protocol, "nhs", i), Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i)]
+        if phase == 2:
+            routes += [Route(s.lan, s.tunnel, "far-spoke") for s in topo.spokes
+                       if s.name != node.name and s.lan is not None and s.tunnel is not None]
+    upstream = topo.nodes.get(node.nbma_iface)
+    return DmvpnView(
+        name=node.name, role=node.role, phase=phase, interface=MGRE, tunnel_address=node.tunnel,
+        tunnel_prefix=topo.dmvpn.tunnel_prefix, nbma_address=node.nbma, nbma_interface=node.nbma_iface,
+        network_id=topo.dmvpn.network_id, holdtime=topo.dmvpn.holdtime, gre_key=topo.dmvpn.gre_key,
+        lan_prefixes=(node.lan,) if node.lan is not None else (), lan_summary=topo.lan_summary, nhs=nhs,
+        routes=tuple(routes), behind_nat=upstream is not None and upstream.role == "nat",
+        redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2)
