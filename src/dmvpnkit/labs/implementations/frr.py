@@ -136,7 +136,10 @@ class FrrDriver(Driver):
     @classmethod
     def version(cls, variables: Mapping[str, str]) -> str:
         nhrpd = binary(variables, "nhrpd")
-        out = subprocess.run([str(nhrpd), "--version"], capture_output=True, text=True).stdout
+        try:
+            out = subprocess.run([str(nhrpd), "--version"], capture_output=True, text=True).stdout
+        except OSError as e:
+            raise ImplementationError(f"frr: {nhrpd}: {e.strerror} (apt-get install frr, or --frr-prefix)") from None
         line = out.splitlines()[0].strip() if out else "unknown"
         return f"{line} ({nhrpd.parent})" if variables.get("frr_prefix") else line
 
