@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Sequence
 
 
@@ -41,3 +43,18 @@ def _alive(pid: int) -> bool:
 
 
 __all__ = ["kill_all"]
+
+
+def pids_from_files(files: Iterable[Path | str], running: Iterable[int]) -> list[int]:
+    """The pids that pid files name and that still run among `running` (a stale pid
+    file may name someone else by now)."""
+    alive = set(running)
+    pids = []
+    for f in files:
+        try:
+            pid = int(Path(f).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid in alive:
+            pids.append(pid)
+    return pids

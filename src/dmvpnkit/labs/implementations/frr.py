@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from ..procs import kill_all
+from ..procs import kill_all, pids_from_files
 from ..underlay import IPTABLES
 from ..views import CacheEntry, NhsEntry, Shortcut
 from . import VIEWS, Driver, ImplementationError
@@ -216,17 +216,8 @@ class FrrDriver(Driver):
 
     def stop(self) -> None:
         """Stop every daemon this driver started, by the pid files they wrote."""
-        pids = []
-        for node in self.nodes:
-            running = set(self.backend.node(node).pids())      # a stale pid file names someone else
-            for f in (RUN_DIR / self.pathspace(node)).glob("*.pid"):
-                try:
-                    pid = int(f.read_text().strip())
-                except (OSError, ValueError):
-                    continue
-                if pid in running:
-                    pids.append(pid)
-        kill_all(pids)
+        kill_all([pid for node in self.nodes for pid in pids_from_files(
+            (RUN_DIR / self.pathspace(node)).glob("*.pid"), self.backend.node(node).pids())])
         for node in self.nodes:
             for f in (RUN_DIR / self.pathspace(node)).glob("*"):
                 f.unlink(missing_ok=True)

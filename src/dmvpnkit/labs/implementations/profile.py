@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import jinja2
 import yaml
 
-from ..procs import kill_all
+from ..procs import kill_all, pids_from_files
 from ..spec import Issue, IssuesError
 from ..views import CacheEntry, NhsEntry, Shortcut
 from . import COUPLINGS, VIEWS, ImplementationError, Setup
@@ -370,16 +370,7 @@ class ProfileImplementation:
                         raise ImplementationError(f"{where}: {text} did not appear within {step.timeout:.0f} s")
                     time.sleep(0.02)
             elif step.kind == "kill":
-                running = set(n.pids())         # a stale pid file names someone else
-                pids = []
-                for f in glob.glob(text):
-                    try:
-                        pid = int(Path(f).read_text().strip())
-                    except (OSError, ValueError):
-                        continue
-                    if pid in running:
-                        pids.append(pid)
-                kill_all(pids)
+                kill_all(pids_from_files(glob.glob(text), n.pids()))
 
     def start(self) -> None:
         for node in self.nodes:
