@@ -28,7 +28,8 @@ from dmvpnkit.labs.backends import clab
 from dmvpnkit.labs.backends.clab import backend as clab_backend
 from dmvpnkit.labs.backends.netns import RUN_ROOT, NetnsBackend
 from dmvpnkit.labs.lab import parse_impl
-from dmvpnkit.labs.implementations import Setup, frr, nhrpd
+from dmvpnkit.labs import implementations
+from dmvpnkit.labs.implementations import ContainerPlan, DmvpnView, Setup, frr, nhrpd
 from dmvpnkit.labs.implementations.nhrpd import NhrpdDriver
 from dmvpnkit.labs.implementations.view import view
 from dmvpnkit.labs.node import CommandError
@@ -141,7 +142,7 @@ def test_export(topo_file: Path, impl_text: str, harness: bool, tmp_path: Path, 
             for b in entry.get("binds", []):
                 assert host_side(b, path).exists(), f"{name}: {b}: host side missing"
             if who == "frr":
-                assert entry["image"] == clab.DEFAULT_FRR_IMAGE
+                assert entry["image"] == frr.IMAGE
                 assert bound(entry, "/etc/frr/frr.conf").read_bytes() == frr.render(view(topo, node, phase)).encode()
                 daemons = dict(line.split("=", 1) for line in bound(entry, "/etc/frr/daemons").read_text()
                                .splitlines() if "=" in line and not line.startswith("#"))
@@ -150,7 +151,7 @@ def test_export(topo_file: Path, impl_text: str, harness: bool, tmp_path: Path, 
                 assert {v for d, v in switches.items() if d not in frr.DAEMONS} == {"no"}
                 assert "bgpd" in switches and "ospfd" in switches
             elif who == "nhrpd":
-                assert entry["image"] == clab.DEFAULT_NHRPD_IMAGE
+                assert entry["image"] == nhrpd.IMAGE
                 drv = driver(topo, phase, tmp_path / f"drv{phase}", [name])
                 drv.write_configs()
                 want = (tmp_path / f"drv{phase}" / "nodes" / name / "nhrpd.json").read_bytes()
@@ -230,6 +231,106 @@ def test_a_node_called_host_gets_a_veth_link(tmp_path: Path) -> None:
     assert clab.check_export(tmp_path / "h.clab.yml", topo) == []
 
 
+# ---------------------------------------------------------------- any implementation's container part
+
+class _Boxed(frr.FrrDriver):
+    """An outside implementation: its container comes only from its own container part."""
+    name = "boxed"
+
+    @classmethod
+    def container(cls, v: DmvpnView, *, node_id: str, harness: bool, image: str | None) -> ContainerPlan:
+        if harness:
+            state = RUN_ROOT / node_id / "boxed"
+            return ContainerPlan(image or "example/boxed:1", {"/etc/boxed.conf": f"{v.role} {v.tunnel_address}\n"},
+                                 binds=(f"{state}:/var/boxed",), dirs=(state,))
+        return ContainerPlan(image or "example/boxed:1", {"/etc/boxed.conf": f"{v.role} {v.tunnel_address}\n"},
+                             exec=(f"echo {v.nbma_interface}",), cmd="boxed --foreground")
+
+
+class _Bare(implementations.Driver):
+    """Everything an implementation must have, and no container part. Never started here."""
+    name = "bare"
+    unimplemented: dict[str, str] = {}
+    views = ()
+    ipsec_couplings = ()
+
+    @classmethod
+    def version(cls, variables: Any) -> str:
+        return "bare 1"
+
+    def write_configs(self) -> None:
+        raise AssertionError("not run")
+
+    start = stop = write_configs
+
+    def stop_daemon(self, node: str, daemon: str) -> None:
+        raise AssertionError("not run")
+
+    start_daemon = stop_daemon
+
+
+@pytest.fixture
+def outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(implementations, "_added", {})
+    implementations.add(_Boxed)
+    implementations.add(_Bare)
+
+
+@pytest.mark.parametrize("harness", [False, True], ids=["standalone", "harness"])
+def test_an_outside_implementation_exports_from_its_container_part(outside: None, harness: bool, tmp_path: Path,
+                                                                    lab: str) -> None:
+    topo = spec.load(REPO / "topologies" / "hub_2spoke.yaml")
+    path = clab.export(topo, parse_impl("hub=frr,spoke=boxed"), 3, tmp_path / "out", harness=harness,
+                       lab_dir=tmp_path / "labdir", name=lab, images={"frr": "example/frr:9"})
+    doc = load(path)
+    nodes = doc["topology"]["nodes"]
+    spoke = nodes["spoke1"]
+    assert spoke["image"] == "example/boxed:1" and nodes["hub1"]["image"] == "example/frr:9"
+    assert bound(spoke, "/etc/boxed.conf").read_text() == "spoke 10.255.0.11\n"
+    if harness:
+        state = RUN_ROOT / f"clab-{lab}-spoke1"
+        assert f"{state / 'boxed'}:/var/boxed" in spoke["binds"] and spoke["cmd"] == "sleep infinity"
+        assert json.loads(spoke["labels"]["dmvpnkit.dirs"]) == [str(state), str(state / "boxed")]
+        assert (state / "boxed").is_dir()
+        assert json.loads(nodes["hub1"]["labels"]["dmvpnkit.dirs"])[1] == str(frr.RUN_DIR / f"clab-{lab}-hub1")
+    else:
+        assert spoke["exec"][-1] == "echo inet" and spoke["cmd"] == "boxed --foreground"
+        assert "cmd" not in nodes["hub1"]          # FRR keeps the image's own (watchfrr)
+    assert clab.check_export(path, topo) == []
+    if harness:
+        spoke["binds"].remove(f"{state / 'boxed'}:/var/boxed")
+        expect = f"spoke1.binds: harness mode: boxed's container part binds {state / 'boxed'}:/var/boxed; missing"
+    else:
+        spoke["cmd"] = "boxed"
+        expect = "spoke1.cmd: must be 'boxed --foreground' (None: the image's own), got 'boxed'"
+    problems = clab.check_doc(doc, path, topo)
+    assert any(p.endswith(expect) for p in problems), problems
+
+
+def test_an_implementation_without_a_container_part_is_named(outside: None, tmp_path: Path) -> None:
+    topo = spec.load(REPO / "topologies" / "hub_2spoke.yaml")
+    with pytest.raises(clab.ExportError, match="spoke1: implementation 'bare' has no container part"):
+        clab.export(topo, parse_impl("hub=frr,spoke=bare"), 3, tmp_path)
+    path = clab.export(topo, parse_impl("frr"), 3, tmp_path)
+    doc = load(path)
+    doc["topology"]["nodes"]["spoke2"]["labels"]["dmvpnkit.impl"] = "bare"
+    assert any("topology.nodes.spoke2.labels.dmvpnkit.impl: a spoke needs an implementation with a container part"
+               in p and "'bare' has no container part" in p for p in clab.check_doc(doc, path, topo))
+
+
+def test_images_by_name_from_the_cli_and_the_environment(tmp_path: Path) -> None:
+    from dmvpnkit.cli.main import main
+    assert clab.image_env("frr") == "DMVPNKIT_CLAB_FRR_IMAGE" and clab.image_env("my-router") == \
+        "DMVPNKIT_CLAB_MY_ROUTER_IMAGE"
+    topo_file = str(REPO / "topologies" / "hub_2spoke.yaml")
+    assert main(["lab", "export", topo_file, "--format", "clab", "-o", str(tmp_path), "--impl", "hub=frr,spoke=nhrpd",
+                 "--image", "frr=example/frr:1", "--image", "linux=example/linux:1"]) == 0
+    nodes = load(tmp_path / "hub_2spoke.clab.yml")["topology"]["nodes"]
+    assert (nodes["hub1"]["image"], nodes["spoke1"]["image"], nodes["inet"]["image"]) == \
+        ("example/frr:1", nhrpd.IMAGE, "example/linux:1")
+    assert main(["lab", "export", topo_file, "--format", "clab", "-o", str(tmp_path), "--image", "frr"]) != 0
+
+
 # ---------------------------------------------------------------- every check can fail
 
 def _frr_conf_edited(doc: dict[str, Any], tmp: Path) -> None:
@@ -290,13 +391,13 @@ STANDALONE_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any], Path], None], 
     ("role", _set(*N, "spoke1", "labels", "dmvpnkit.role", value="hub"), "must be 'spoke'"),
     ("bind-host", _set(*N, "hub1", "binds", 2, value="/nonexistent/vtysh.conf:/etc/frr/vtysh.conf"),
      "host side /nonexistent/vtysh.conf does not exist"),
-    ("frr.conf", _frr_conf_edited, "differs from frr.render(topo, node, phase)"),
-    ("daemons", _daemons_bgpd, "bgpd must be no"),
-    ("nhrpd.json", _nhrpd_json_edited, "differs from NhrpdDriver.config"),
+    ("frr.conf", _frr_conf_edited, "differs from frr's container part"),
+    ("daemons", _daemons_bgpd, "daemons differs from frr's container part"),
+    ("nhrpd.json", _nhrpd_json_edited, "differs from nhrpd's container part"),
     ("exec-underlay", lambda d, t: d["topology"]["nodes"]["spoke2"]["exec"].pop(0),
      "must start with the node's underlay"),
     ("exec-redirect", lambda d, t: d["topology"]["nodes"]["hub1"]["exec"].pop(), "after the underlay must come"),
-    ("nhrpd-cmd", _set(*N, "spoke1", "cmd", value="sleep infinity"), "must run `python -m dmvpnkit.nhrpd`"),
+    ("nhrpd-cmd", _set(*N, "spoke1", "cmd", value="sleep infinity"), "the image's own), got 'sleep infinity'"),
 ]
 HARNESS_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any], Path], None], str]] = [
     ("cmd", _set(*N, "hub1", "cmd", value="/usr/lib/frr/docker-start"), "must idle"),
@@ -307,7 +408,7 @@ HARNESS_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any], Path], None], str
     ("frr-var-run-dir", lambda d, t: _drop_bind(d["topology"]["nodes"]["hub1"], "/var/run/frr/"),
      "/var/run/frr/clab-"),
     ("venv", lambda d, t: d["topology"]["nodes"]["spoke1"]["binds"].remove(f"{sys.prefix}:{sys.prefix}:ro"),
-     f"{sys.prefix} must be bound at the same path"),
+     f"binds {sys.prefix}:{sys.prefix}:ro; missing"),
     ("lab-dir-label", _set("topology", "defaults", "labels", "dmvpnkit.lab-dir", value=_DELETE),
      "must name the lab directory"),
 ]
@@ -453,7 +554,8 @@ def test_state_files_reap_and_running(tmp_path: Path, lab: str, monkeypatch: pyt
 def test_impl_and_phase_come_from_lab_json(tmp_path: Path, lab: str) -> None:
     topo = spec.load(REPO / "topologies" / "hub_2spoke.yaml")
     b = clab.ClabBackend(lab, topo, tmp_path)
-    assert b._impl_phase() == ({"hub": "frr", "spoke": "frr"}, topo.phase)
+    with pytest.raises(backends.BackendError, match="lab.json: cannot read the lab's implementations"):
+        b._impl_phase()           # the lab writes it before build(): never guessed
     (tmp_path / "lab.json").write_text(json.dumps({"impl": {"hub": "frr", "spoke": "nhrpd"}, "phase": 2}))
     assert b._impl_phase() == ({"hub": "frr", "spoke": "nhrpd"}, 2)
     (tmp_path / "lab.json").write_text(json.dumps({"impl": "frr", "phase": 2}))
@@ -464,24 +566,24 @@ def test_impl_and_phase_come_from_lab_json(tmp_path: Path, lab: str) -> None:
 # ---------------------------------------------------------------- images
 
 def test_frr_image_matches_the_frr_the_driver_targets() -> None:
-    assert clab.DEFAULT_FRR_IMAGE == f"quay.io/frrouting/frr:{clab.FRR_IMAGE_VERSION}"
+    assert frr.IMAGE == f"quay.io/frrouting/frr:{frr.IMAGE_VERSION}"
     nhrpd = Path("/usr/lib/frr/nhrpd")
     if not nhrpd.exists():
         pytest.skip("no host FRR to compare with")
     version = subprocess.run([str(nhrpd), "--version"], capture_output=True, text=True, check=True).stdout.split()[2]
-    assert version.split(".")[:2] == clab.FRR_IMAGE_VERSION.split(".")[:2], version
+    assert version.split(".")[:2] == frr.IMAGE_VERSION.split(".")[:2], version
 
 
 def test_dockerfile_builds_the_images_the_export_names() -> None:
     text = (REPO / "containers" / "nhrpd" / "Dockerfile").read_text()
     froms = [line.split() for line in text.splitlines() if line.startswith("FROM ")]
     assert [f[-1] for f in froms] == ["linux", "frr", "build", "nhrpd"]      # nhrpd: the default target
-    assert f"ARG FRR=quay.io/frrouting/frr:{clab.FRR_IMAGE_VERSION}" in text
+    assert f"ARG FRR=quay.io/frrouting/frr:{frr.IMAGE_VERSION}" in text
     assert "ARG DEBIAN=debian:bookworm-slim" in text
     for pkg in ("iproute2", "iptables", "procps", "python3"):
         assert f" {pkg}" in text, pkg
     assert "python3 -m venv /opt/dmvpnkit" in text and "/opt/dmvpnkit/bin/pip install" in text
-    assert clab.DEFAULT_NHRPD_IMAGE == "dmvpnkit/nhrpd:0.1.0" and clab.DEFAULT_LINUX_IMAGE == "dmvpnkit/linux:0.1.0"
+    assert nhrpd.IMAGE == "dmvpnkit/nhrpd:0.1.0" and clab.DEFAULT_LINUX_IMAGE == "dmvpnkit/linux:0.1.0"
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert {"*", "!pyproject.toml", "!README.md", "!src"} <= set(ignore)
 
@@ -493,5 +595,5 @@ def test_harness_nhrpd_needs_the_images_python(tmp_path: Path, lab: str, monkeyp
     with pytest.raises(clab.ExportError, match="whose python is /usr/bin/python3.11, but it is /opt/elsewhere"):
         clab.export(topo, parse_impl("nhrpd"), 3, tmp_path, harness=True, lab_dir=tmp_path, name=lab)
     path = clab.export(topo, parse_impl("nhrpd"), 3, tmp_path, harness=True, lab_dir=tmp_path, name=lab,
-                       image_nhrpd="example/own-python:1")
+                       images={"nhrpd": "example/own-python:1"})
     assert load(path)["topology"]["nodes"]["spoke1"]["image"] == "example/own-python:1"

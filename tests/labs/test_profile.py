@@ -60,7 +60,7 @@ def test_a_good_profile_becomes_an_implementation(tmp_path: Path) -> None:
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
     bad = GOOD.replace("stop:", "stopp:").replace('  - sh: "mined', '  - shh: "mined') \
               .replace("regex:", "json: table\n    regex:").replace("ipsec_couplings: [trap]", "ipsec_couplings: [vpn]")
-    bad = bad.replace("start:\n", "start:\n  - sh: '{{ v.role '\n")
+    bad = bad.replace("start:\n", "start:\n  - sh: '{{ v.role '\n") + "reload:\n  - kill\n"
     with pytest.raises(profile.ProfileError) as e:
         profile.load(write(tmp_path, bad, template="{% if v.role %}no end\n"))
     msg = str(e.value)
@@ -69,9 +69,20 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
                    "start[1]: a step is a mapping with one of sh, spawn, wait_for, kill",
                    "files.mine.conf (mine.j2): template error",
                    "state.cache: give exactly one of json",
-                   "ipsec_couplings: unknown coupling 'vpn'"):
+                   "ipsec_couplings: unknown coupling 'vpn'",
+                   "reload[0]: a step is a mapping"):
         assert needle in msg, msg
-    assert msg.startswith(f"{len(e.value.issues)} error(s) in implementation profile") and len(e.value.issues) >= 6
+    assert msg.startswith(f"{len(e.value.issues)} error(s) in implementation profile") and len(e.value.issues) >= 7
+
+
+def test_reload_is_declared_by_its_steps(tmp_path: Path) -> None:
+    """Without `reload:` a reload is UNIMPLEMENTED, named; with it, its steps run."""
+    cls = implementations.get(implementations.resolve(str(write(tmp_path, GOOD))))
+    assert cls.profile.reload == ()
+    with pytest.raises(implementations.Unimplemented, match=r"mine: reload: .*mine.yaml has no reload steps"):
+        cls.reload(object.__new__(cls), "spoke1")       # refused before it touches a node
+    with_reload = profile.load(write(tmp_path, GOOD.replace("state:", "reload:\n  - sh: mine-cli reload\nstate:")))
+    assert [s.text.render() for s in with_reload.reload] == ["mine-cli reload"]
 
 
 def test_a_profile_without_start_names_the_key(tmp_path: Path) -> None:

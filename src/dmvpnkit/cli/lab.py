@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("argv", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_exec)
 
+    rl = cmds.add_parser("reload", help="apply a node's configuration files, as edited in <lab dir>/nodes/NODE/, "
+                         "to its running daemons")
+    rl.add_argument("--lab", help="lab name (default: the only running lab)")
+    rl.add_argument("node")
+    rl.set_defaults(func=cmd_reload)
+
     sh = cmds.add_parser("shell", help="interactive shell on a node")
     sh.add_argument("--lab", help="lab name (default: the only running lab)")
     sh.add_argument("node")
@@ -95,8 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--impl", default="frr", help="implementation, or per role: hub=frr,spoke=nhrpd")
     ex.add_argument("--phase", type=int, choices=(1, 2, 3), help="DMVPN phase (default: the topology's)")
     ex.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="topology parameter")
-    ex.add_argument("--image-frr", help="FRR container image (default: the version the FRR driver targets)")
-    ex.add_argument("--image-nhrpd", help="image built from containers/nhrpd/Dockerfile")
+    ex.add_argument("--image", action="append", default=[], metavar="IMPL=IMAGE",
+                    help="the image an implementation's nodes (or `linux`: the other nodes) run, instead of "
+                         "its default: --image frr=quay.io/frrouting/frr:8.4.2")
     ex.add_argument("--mgmt", action="store_true", help="give the nodes containerlab's management network")
     ex.set_defaults(func=cmd_export)
 
@@ -377,6 +384,20 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise LabError(f"{args.node}: command not found: {argv[0]}") from None
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    rc, lab_dir = _in_lab(args, ["reload", args.node])
+    if rc is not None:
+        return rc
+    lab = Lab.from_dir(lab_dir)
+    node = lab.topo.nodes.get(args.node)
+    if node is None or not node.is_dmvpn:
+        raise LabError(f"lab {lab.name}: {args.node!r} is not a DMVPN node "
+                       f"(those are {', '.join(n.name for n in lab.topo.nodes.values() if n.is_dmvpn)})")
+    lab.driver.reload(args.node)
+    print(f"{args.node}: {lab.driver.of(args.node).name} applied {lab_dir / 'nodes' / args.node}")
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     rc, lab_dir = _in_lab(args, ["shell", args.node], pty=True)
     if rc is not None:
@@ -396,7 +417,13 @@ def cmd_cli(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..labs.backends import clab
     topo = spec.load(Path(args.topology), _params(args.param) or None)
-    images = {k: v for k, v in (("image_frr", args.image_frr), ("image_nhrpd", args.image_nhrpd)) if v}
-    path = clab.export(topo, parse_impl(args.impl), args.phase or topo.phase, args.out, mgmt=args.mgmt, **images)
+    images = {}
+    for item in args.image:
+        impl, sep, image = item.partition("=")
+        if not sep or not impl or not image:
+            raise LabError(f"--image {item!r}: expected IMPL=IMAGE, e.g. frr=quay.io/frrouting/frr:8.4.2")
+        images[impl] = image
+    path = clab.export(topo, parse_impl(args.impl), args.phase or topo.phase, args.out, mgmt=args.mgmt,
+                       images=images)
     print(f"wrote {path}; deploy with: containerlab deploy -t {path}")
     return 0

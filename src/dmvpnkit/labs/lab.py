@@ -157,6 +157,14 @@ class Drivers:
     def shortcuts(self, node: str) -> list[Shortcut]:
         return self._viewing(node, "shortcuts").shortcuts(node)
 
+    def reload(self, node: str) -> None:
+        """Apply the node's configuration files (lab_dir/nodes/<node>/) as they are now."""
+        d = self.of(node)
+        reload = getattr(d, "reload", None)
+        if reload is None:
+            raise Unimplemented(d.name, "reload", f"{node}'s implementation declares no reload")
+        reload(node)
+
     def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
         """Stop one daemon of a node: the NHRP implementation's, or `charon`."""
         if daemon == "charon" and self.ipsec is not None:

@@ -22,6 +22,9 @@ modprobe -d /run/dk-modules -a veth ip_gre esp4 xfrm_user af_key nfnetlink_log x
 printf '#!/bin/sh\nexec /sbin/modprobe -d /run/dk-modules "$@"\n' > /run/dk-modules/modprobe
 chmod 755 /run/dk-modules/modprobe && echo /run/dk-modules/modprobe > /proc/sys/kernel/modprobe
 ip link set lo up
+# UML's hostname is "(none)", which FRR prints into its running config and then cannot
+# read back (frr-reload.py, `lab reload`): give the lab kernel a valid one.
+hostname dmvpnkit-lab
 
 "$DK_PYTHON" -m dmvpnkit.labs.agent /dev/tty1
 echo "dmvpnkit-init: agent exited with $?"

@@ -9,6 +9,10 @@ node's `DmvpnView`, starts and stops their daemons through the `Node` API, and
 reports its version. What it lacks is declared data: features in `unimplemented`,
 normalised state views in `views`, IPsec couplings in `ipsec_couplings`. A case that
 needs something missing is UNIMPLEMENTED, with the reason, never PASS.
+
+The optional container part, a classmethod `container`, says how one node runs as a
+containerlab node (image, files, commands, binds): the containerlab export and
+`--backend clab` take all of it from there.
 """
 
 from __future__ import annotations
@@ -58,6 +62,23 @@ class Setup:
         return view(self.backend.topo, self.backend.topo.nodes[node], self.phase)
 
 
+@dataclass(frozen=True)
+class ContainerPlan:
+    """One node of an implementation as a containerlab `linux` node.
+
+    Standalone (`lab export`): the container configures and runs itself from `files`,
+    `exec` (after the underlay's commands) and `cmd`. Harness (`--backend clab`): it idles
+    and the driver starts daemons through the Node API; `binds` put the paths the
+    driver uses where the image's programs look.
+    """
+    image: str
+    files: Mapping[str, str] = field(default_factory=dict)   # container path -> content, bound read-only
+    exec: tuple[str, ...] = ()          # standalone: shell commands after the underlay's
+    cmd: str | None = None              # standalone: the container's command (None: the image's own)
+    binds: tuple[str, ...] = ()         # harness: host:container[:options]
+    dirs: tuple[Path, ...] = ()         # harness: host directories made for those binds, removed with the lab
+
+
 @runtime_checkable
 class Implementation(Protocol):
     name: ClassVar[str]
@@ -88,6 +109,15 @@ class Implementation(Protocol):
 
     def start_daemon(self, node: str, daemon: str) -> None:
         """Start it again with the same configuration."""
+
+    # Optional: `reload(node)` applies the node's configuration files as they are now to
+    # its running daemons (`dmvpnkit lab reload NODE`); without it, a reload is UNIMPLEMENTED.
+
+    # Optional, the container part:
+    #   @classmethod
+    #   def container(cls, v: DmvpnView, *, node_id: str, harness: bool, image: str | None) -> ContainerPlan
+    # `v` is the node as the container names its interfaces, `node_id` its container
+    # (FRR's path space), `image` the user's choice (None: the implementation's default).
 
     # The normalised state views, for those named in `views`.
     def cache(self, node: str) -> list[CacheEntry]: ...
@@ -128,6 +158,20 @@ def check(cls: type) -> list[str]:
     return problems
 
 
+def container_plan(cls: type[Implementation], v: DmvpnView, *, node_id: str, harness: bool,
+                   image: str | None) -> ContainerPlan:
+    """`cls`'s container part for one node; an ImplementationError if it has none."""
+    make = getattr(cls, "container", None)
+    if make is None:
+        raise ImplementationError(f"implementation {cls.name!r} has no container part (a `container` classmethod "
+                                  f"returning a ContainerPlan): it cannot run as a containerlab node")
+    plan = make(v, node_id=node_id, harness=harness, image=image)
+    if not isinstance(plan, ContainerPlan):
+        raise ImplementationError(f"implementation {cls.name!r}: container() returned {type(plan).__name__}, "
+                                  f"not a ContainerPlan")
+    return plan
+
+
 def resolve(text: str) -> str:
     """An `--impl` value -> an implementation name: a name as is; a profile file
     (a path, or a name ending in .yaml) is loaded, checked whole, and added."""
@@ -136,9 +180,9 @@ def resolve(text: str) -> str:
         return text
     from .profile import for_profile, load
     cls = for_profile(load(text))
-    known = _added.get(cls.name)
-    if known is not None and getattr(known, "profile", None) is not None and known.profile.source != cls.profile.source:
-        raise ImplementationError(f"{text}: profile name {cls.name!r} is already {known.profile.source}'s")
+    known = getattr(_added.get(cls.name), "profile", None)
+    if known is not None and known.source != cls.profile.source:
+        raise ImplementationError(f"{text}: profile name {cls.name!r} is already {known.source}'s")
     if cls.name in {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}:
         raise ImplementationError(f"{text}: profile name {cls.name!r} is an installed implementation's; rename it")
     _added[cls.name] = cls
@@ -182,5 +226,5 @@ def origin(name: str) -> str:
     return "?"
 
 
-__all__ = ["Implementation", "Driver", "ImplementationError", "Unimplemented", "Setup", "DmvpnView", "Nhs", "Route",
+__all__ = ["Implementation", "ContainerPlan", "container_plan", "Driver", "ImplementationError", "Unimplemented", "Setup", "DmvpnView", "Nhs", "Route",
            "view", "names", "get", "add", "check", "origin", "resolve", "profile_path", "ENTRY_POINT_GROUP", "VIEWS", "COUPLINGS"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import jinja2
 from ..procs import kill_all, pids_from_files
 from ..underlay import IPTABLES
 from ..views import CacheEntry, NhsEntry, Shortcut
-from . import VIEWS, Driver, ImplementationError
+from . import VIEWS, ContainerPlan, Driver, ImplementationError
 from .view import DmvpnView
 
 FRR_LIB = Path("/usr/lib/frr")
@@ -45,6 +46,18 @@ MCAST_NFLOG_GROUP = 2
 MCAST_RULES = [["-A", "OUTPUT", "-o", "gre1", "-d", "224.0.0.0/4", "-j", "NFLOG", "--nflog-group",
                 str(MCAST_NFLOG_GROUP)],
                ["-A", "OUTPUT", "-o", "gre1", "-d", "224.0.0.0/4", "-j", "DROP"]]
+
+# As a containerlab node. Debian 12's FRR is 8.4.4 (what this driver targets); quay.io
+# has no 8.4.3/8.4.4 image (FRR tags each pushed image docker/X.Y.Z: 8.4.0-8.4.2,
+# 8.4.5-8.4.7), and nhrpd/ is identical in frr-8.4.2 and frr-8.4.4, while 8.4.5 changes it.
+IMAGE_VERSION = "8.4.2"
+IMAGE = f"quay.io/frrouting/frr:{IMAGE_VERSION}"
+ETC = "/etc/frr"
+# FRR 8.4's daemons file (tools/etc/frr/daemons) names these too; all stay off.
+OTHER_DAEMONS = ("bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "pimd", "pim6d", "ldpd", "eigrpd",
+                 "babeld", "sharpd", "pbrd", "bfdd", "fabricd", "vrrpd", "pathd")
+VTYSH_CONF = "service integrated-vtysh-config\n"
+IMAGE_IPTABLES = "iptables"        # in an image: legacy there, like the harness's
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("dmvpnkit.labs", "templates/frr"),
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -88,6 +101,20 @@ def render(v: DmvpnView) -> str:
         v=v, var={"nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP})
 
 
+def daemons_file(node: str) -> str:
+    """/etc/frr/daemons for the image's watchfrr: zebra, staticd and nhrpd."""
+    lines = [f"# /etc/frr/daemons of {node}, written by dmvpnkit: zebra, staticd and nhrpd."]
+    lines += [f"{d}=yes" for d in DAEMONS] + [f"{d}=no" for d in OTHER_DAEMONS]
+    lines += ["vtysh_enable=yes", 'zebra_options="  -A 127.0.0.1 -s 90000000"',
+              'staticd_options="-A 127.0.0.1"', 'nhrpd_options="  -A 127.0.0.1"']
+    return "\n".join(lines) + "\n"
+
+
+def hub_rules(phase: int) -> list[list[str]]:
+    """What start() adds to a hub's iptables: multicast to nhrpd, phase 3's redirect log."""
+    return MCAST_RULES + ([REDIRECT_RULE] if phase == 3 else [])
+
+
 def binaries(variables: Mapping[str, str]) -> Path:
     """The directory FRR's daemons are run from: Debian's, or `frr_prefix`'s. A prefix
     may be an install tree (`sbin/` or Debian's `lib/frr/`) or a build tree (`zebra/zebra`)."""
@@ -107,6 +134,16 @@ def binaries(variables: Mapping[str, str]) -> Path:
 def binary(variables: Mapping[str, str], daemon: str) -> Path:
     d = binaries(variables)
     return d / daemon / daemon if (d / daemon).is_dir() else d / daemon
+
+
+def tool(variables: Mapping[str, str], name: str, default: Path) -> Path:
+    """vtysh or frr-reload.py of the same tree (a build tree's vtysh/vtysh and
+    tools/frr-reload.py, an install tree's bin/ and sbin/), else Debian's."""
+    d = binaries(variables)
+    for p in (d / name, d / "vtysh" / name, d / "tools" / name, d.parent / "bin" / name, d.parent / "sbin" / name):
+        if p.is_file():
+            return p
+    return default
 
 
 def readable_by_frr(conf: Path) -> None:
@@ -143,6 +180,21 @@ class FrrDriver(Driver):
         line = out.splitlines()[0].strip() if out else "unknown"
         return f"{line} ({nhrpd.parent})" if variables.get("frr_prefix") else line
 
+    @classmethod
+    def container(cls, v: DmvpnView, *, node_id: str, harness: bool, image: str | None) -> ContainerPlan:
+        """Standalone: the image's watchfrr runs the daemons the files name. Harness: the
+        daemons start() runs in the image keep their sockets and pid files where this
+        driver looks (RUN_DIR/<path space>), and resolve user frr as the harness does."""
+        files = {f"{ETC}/daemons": daemons_file(v.name), f"{ETC}/frr.conf": render(v), f"{ETC}/vtysh.conf": VTYSH_CONF}
+        if not harness:
+            rules = hub_rules(v.phase) if v.role == "hub" else []
+            return ContainerPlan(image or IMAGE, files, exec=tuple(shlex.join([IMAGE_IPTABLES, *r]) for r in rules))
+        run = RUN_DIR / node_id
+        # The image keeps vty sockets in /var/run/frr/<path space> (a link to /run in
+        # Alpine; bound both ways in case it is not).
+        return ContainerPlan(image or IMAGE, files, dirs=(run,), binds=(
+            f"{run}:{run}", f"{run}:/var/run/frr/{node_id}", "/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"))
+
     # ------------------------------------------------------------ lifecycle
     def write_configs(self) -> None:
         for node in map(self.topo.nodes.__getitem__, self.nodes):
@@ -160,7 +212,7 @@ class FrrDriver(Driver):
         nodes = self.nodes
         for name in nodes:
             if self.topo.nodes[name].role == "hub":
-                for rule in MCAST_RULES + ([REDIRECT_RULE] if self.setup.phase == 3 else []):
+                for rule in hub_rules(self.setup.phase):
                     self.backend.node(name).run([IPTABLES, *rule])
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
@@ -213,6 +265,23 @@ class FrrDriver(Driver):
             raise RuntimeError(f"{node}: {daemon} failed to start (exit {p.returncode}); "
                                f"see {self.dir / 'nodes' / node / (daemon + '.log')}")
         self._wait_socket(node, daemon, p)
+
+    def reload(self, node: str) -> None:
+        """FRR's own reload: frr-reload.py (Debian: frr-pythontools) diffs the node's frr.conf
+        against the running config and applies the difference through vtysh."""
+        d = self.dir / "nodes" / node
+        vtysh = tool(self.setup.variables, "vtysh", Path("/usr/bin/vtysh"))
+        script = tool(self.setup.variables, "frr-reload.py", FRR_LIB / "frr-reload.py")
+        argv = [str(script), "--reload", "--stdout", "--pathspace", self.pathspace(node), "--bindir", str(vtysh.parent),
+                "--confdir", str(d), "--rundir", str(self.backend.node(node).run_dir), str(d / "frr.conf")]
+        try:
+            done = self.backend.node(node).run(argv, check=False, in_image=True, timeout=120)
+        except FileNotFoundError:
+            raise ImplementationError(f"{node}: reload needs {script} (apt-get install frr-pythontools)") from None
+        (d / "frr-reload.log").write_text(done.out + done.err)
+        if done.rc != 0:
+            raise ImplementationError(f"{node}: {script} exited {done.rc} (log: {d / 'frr-reload.log'}): "
+                                      f"{done.err.strip()[-500:]}")
 
     def stop(self) -> None:
         """Stop every daemon this driver started, by the pid files they wrote."""

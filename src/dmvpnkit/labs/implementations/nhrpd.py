@@ -9,6 +9,7 @@ node's control socket, already in the normalised shape.
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -18,15 +19,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import __version__
-from .frr import NFLOG_GROUP, REDIRECT_RULE
+from .frr import IMAGE_IPTABLES, NFLOG_GROUP, REDIRECT_RULE
 from ..procs import kill_all
 from ..underlay import IPTABLES, MGRE
 from ..views import CacheEntry, NhsEntry, Shortcut
-from . import VIEWS, Driver, Setup
+from . import VIEWS, ContainerPlan, Driver, ImplementationError, Setup
 from .view import DmvpnView
 
 RTNH_F_ONLINK = 4
 START_TIMEOUT = 30.0
+
+# As a containerlab node: an image built from containers/nhrpd/Dockerfile (default target).
+IMAGE = f"dmvpnkit/nhrpd:{__version__}"
+IMAGE_PYTHON = "/opt/dmvpnkit/bin/python"
+IMAGE_BASE_PYTHON = Path("/usr/bin/python3.11")     # Debian 12's, which the image's venv is made from
+CONFIG = "/etc/dmvpnkit/nhrpd.json"
+CONTROL = "/run/dmvpnkit-nhrpd.sock"      # the daemon's default: `dmvpnkit nhrpd show` finds it
+LOG = "/var/log/dmvpnkit-nhrpd.log"
+READY = "/run/dmvpnkit-underlay.ready"     # the last exec line: the daemon needs gre1 first
 
 
 def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] | None = None) -> dict[str, Any]:
@@ -70,6 +80,36 @@ class NhrpdDriver(Driver):
     @classmethod
     def version(cls, variables: Mapping[str, str]) -> str:
         return f"dmvpnkit-nhrpd {__version__}"
+
+    @classmethod
+    def container(cls, v: DmvpnView, *, node_id: str, harness: bool, image: str | None) -> ContainerPlan:
+        """Standalone: start()'s routes and rule as commands, then the image's daemon once
+        they are in. Harness: start() runs `sys.executable -m dmvpnkit.nhrpd` unchanged in
+        the image, so the venv (and the source tree of an editable install) is bound there."""
+        files = {CONFIG: json.dumps(render(v), indent=2) + "\n"}
+        if not harness:
+            run = [f"ip route replace {p} via {via} dev {MGRE} onlink metric {metric}"
+                   for p, via, metric in static_routes(v)]
+            if v.redirect:
+                run.append(shlex.join([IMAGE_IPTABLES, *REDIRECT_RULE]))
+            argv = [IMAGE_PYTHON, "-m", "dmvpnkit.nhrpd", "--config", CONFIG, "--control", CONTROL,
+                    "--nbma-interface", v.nbma_interface, "--log", LOG]
+            if v.redirect:
+                argv += ["--nflog-group", str(NFLOG_GROUP)]
+            wait = f"until [ -e {READY} ]; do sleep 0.2; done; exec {shlex.join(argv)}"
+            return ContainerPlan(image or IMAGE, files, exec=(*run, f"touch {READY}"),
+                                 cmd=shlex.join(["sh", "-c", wait]))
+        if sys.prefix == sys.base_prefix:
+            raise ImplementationError(f"harness mode runs nhrpd nodes with the harness's venv, but {sys.executable} "
+                                      f"is not in one (scripts/bootstrap makes .venv)")
+        if image is None and Path(sys.executable).resolve() != IMAGE_BASE_PYTHON:
+            raise ImplementationError(
+                f"harness mode runs {sys.executable} in {IMAGE}, whose python is {IMAGE_BASE_PYTHON}, but it is "
+                f"{Path(sys.executable).resolve()} here: use a venv made by {IMAGE_BASE_PYTHON} "
+                f"(scripts/bootstrap does), or an image with that python")
+        prefix, src = Path(sys.prefix), Path(__file__).resolve().parents[3]    # .../src of dmvpnkit
+        binds = [f"{prefix}:{prefix}:ro"] + ([] if src.is_relative_to(prefix) else [f"{src}:{src}:ro"])
+        return ContainerPlan(image or IMAGE, files, binds=tuple(binds))
 
     def control(self, node: str) -> Path:
         return self.backend.node(node).run_dir / "nhrpd.sock"

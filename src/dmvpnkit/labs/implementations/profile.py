@@ -12,6 +12,8 @@ no Python (`--impl PATH`).
       - wait_for: "{{ run_dir }}/nhrpd.sock"  #   polled, `timeout` s (default 20)
     stop:
       - kill: "{{ run_dir }}/*.pid"           #   pid files: SIGTERM, then SIGKILL
+    reload:                                   # optional: apply nodes/<node>/ to running daemons
+      - sh: "{{ var.prefix }}/bin/nhrpctl -f {{ node_dir }}/nhrp.conf"
     daemons: {nhrpd: {stop: [...], start: [...]}}   # for the restart faults
     state:                                    # optional normalised views
       cache:
@@ -48,9 +50,9 @@ import yaml
 from ..procs import kill_all, pids_from_files
 from ..spec import Issue, IssuesError
 from ..views import CacheEntry, NhsEntry, Shortcut
-from . import COUPLINGS, VIEWS, ImplementationError, Setup
+from . import COUPLINGS, VIEWS, ImplementationError, Setup, Unimplemented
 
-KEYS = ("name", "description", "variables", "version", "files", "start", "stop", "daemons", "state",
+KEYS = ("name", "description", "variables", "version", "files", "start", "stop", "reload", "daemons", "state",
         "unimplemented", "ipsec_couplings")
 STEP_KINDS = ("sh", "spawn", "wait_for", "kill")
 ROLES = ("hub", "spoke")
@@ -87,6 +89,7 @@ class Profile:
     files: Mapping[str, Mapping[str, jinja2.Template]]      # file name -> role -> template
     start: tuple[Step, ...]
     stop: tuple[Step, ...]
+    reload: tuple[Step, ...]                                 # empty: the profile cannot reload
     daemons: Mapping[str, Mapping[str, tuple[Step, ...]]]   # daemon -> start|stop -> steps
     state: Mapping[str, StateQuery]
     unimplemented: Mapping[str, str]
@@ -178,8 +181,9 @@ class _Reader:
                     except OSError as e:
                         self.err(key, f"{path}: {e.strerror}", "template paths are relative to the profile")
                         read[path] = None
-                if read[path] is not None:
-                    out.setdefault(str(fname), {})[role] = read[path]
+                template = read[path]
+                if template is not None:
+                    out.setdefault(str(fname), {})[role] = template
         return out
 
     def state(self, value: Any) -> dict[str, StateQuery]:
@@ -250,6 +254,7 @@ class _Reader:
         p = Profile(source=self.source, name=str(name), variables={str(k): str(v) for k, v in variables.items()},
                     version=self.argv("version", doc.get("version")), files=self.files(doc.get("files")),
                     start=self.steps("start", doc.get("start"), required=True), stop=self.steps("stop", doc.get("stop")),
+                    reload=self.steps("reload", doc.get("reload")),
                     daemons=daemons, state=self.state(doc.get("state")),
                     unimplemented={str(k): str(v) for k, v in unimpl.items()}, ipsec_couplings=tuple(couplings))
         if self.issues:
@@ -298,10 +303,10 @@ def parse_state(q: StateQuery, view: str, out: str, where: str) -> list[Any]:
     cls = RECORDS[view]
     names = [f.name for f in fields(cls)]
     records = []
-    for e in entries:
-        if not isinstance(e, dict):
-            raise ImplementationError(f"{where}: an entry is {type(e).__name__}, not a mapping: {e!r}")
-        row = {n: _pick(e, q.fields.get(n, n)) for n in names}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ImplementationError(f"{where}: an entry is {type(entry).__name__}, not a mapping: {entry!r}")
+        row = {n: _pick(entry, q.fields.get(n, n)) for n in names}
         records.append(cls(**{n: (bool(v) if n == "used" else ("" if v is None else str(v))) for n, v in row.items()}))
     return records
 
@@ -386,6 +391,11 @@ class ProfileImplementation:
                 for p in ps:
                     p.poll()
             self.procs.clear()
+
+    def reload(self, node: str) -> None:
+        if not self.profile.reload:
+            raise Unimplemented(self.name, "reload", f"{self.profile.source} has no reload steps")
+        self._steps(node, self.profile.reload, "reload")
 
     def _daemon(self, daemon: str) -> Mapping[str, tuple[Step, ...]]:
         if daemon not in self.profile.daemons:

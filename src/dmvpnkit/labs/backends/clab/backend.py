@@ -15,11 +15,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from pytest_clab.exceptions import ClabError, ContainerlabNotFoundError, TopologyNotFoundError
 from pytest_clab.runner import ClabRunner
 from pytest_clab.settings import CONTAINERLAB_EXECUTABLE
 
-from ...implementations import frr
 from ...backend import BackendError
 from ...impairment import Impairment, ImpairmentError
 from ...spec import Topology
@@ -33,10 +33,6 @@ DOCKER_SOCK = Path("/var/run/docker.sock")
 DEPLOY_TIMEOUT = 900            # s: the first deploy pulls images
 # What containers need of the host kernel they share (ESP/XFRM only for IPsec, out of scope here).
 KERNEL_NEEDS = ("netns", "veth", "gre", "nfnetlink_log")
-# Images for --backend clab (the Backend interface carries no options).
-IMAGE_ENV = {"frr": ("DMVPNKIT_CLAB_FRR_IMAGE", ex.DEFAULT_FRR_IMAGE),
-             "nhrpd": ("DMVPNKIT_CLAB_NHRPD_IMAGE", ex.DEFAULT_NHRPD_IMAGE),
-             "linux": ("DMVPNKIT_CLAB_LINUX_IMAGE", ex.DEFAULT_LINUX_IMAGE)}
 
 
 def _runner(file: Path, timeout: int = 300) -> ClabRunner:
@@ -106,12 +102,10 @@ class ClabBackend:
     # ------------------------------------------------------------ bring-up
     def _impl_phase(self) -> tuple[dict[str, str], int]:
         """Which implementation runs where: lab.json, which the lab writes before build()
-        (the Backend interface carries neither), else FRR everywhere."""
+        (the Backend interface carries neither)."""
         path = self.lab_dir / "lab.json"
         try:
             doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            return {"hub": "frr", "spoke": "frr"}, self.topo.phase
         except (OSError, ValueError) as e:
             raise BackendError(f"{path}: cannot read the lab's implementations: {e}") from None
         impl, phase = doc.get("impl"), doc.get("phase", self.topo.phase)
@@ -125,21 +119,23 @@ class ClabBackend:
         if reason is not None:
             raise BackendError(f"lab {self.lab}: --backend clab cannot run here: {reason}")
         impl, phase = self._impl_phase()
-        image = {k: os.environ.get(v) or default for k, (v, default) in IMAGE_ENV.items()}
+        # Images by environment: the Backend interface carries no options.
+        images = {n: os.environ[ex.image_env(n)] for n in {*impl.values(), ex.LINUX} if os.environ.get(ex.image_env(n))}
         try:
             path = ex.export(self.topo, impl, phase, self.file.parent, harness=True, lab_dir=self.lab_dir,
-                             name=self.lab, image_frr=image["frr"], image_nhrpd=image["nhrpd"],
-                             image_linux=image["linux"])
+                             name=self.lab, images=images)
         except ex.ExportError as e:
             raise BackendError(f"lab {self.lab}: {e}") from None
         problems = check_export(path, self.topo)
         if problems:
             raise BackendError(f"lab {self.lab}: the exported lab file has problems:\n  " + "\n  ".join(problems))
-        self._need_images(path)
+        nodes = yaml.safe_load(path.read_text())["topology"]["nodes"]
+        self._need_images(nodes, path)
         runner = _runner(path, DEPLOY_TIMEOUT)
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         state = {"lab": self.lab, "file": str(path), "lab_dir": str(self.lab_dir),
-                 "containers": [ex.node_id(self.lab, n) for n in self.topo.nodes]}
+                 "containers": [ex.node_id(self.lab, n) for n in self.topo.nodes],
+                 "dirs": sorted({d for e in nodes.values() for d in json.loads(e["labels"][ex.L_DIRS])})}
         (STATE_DIR / self.lab).write_text(json.dumps(state, indent=2) + "\n")
         try:
             runner.deploy()
@@ -155,11 +151,9 @@ class ClabBackend:
                 if link.impair.get(a):
                     self.impair(a, b, link.impair[a])
 
-    def _need_images(self, path: Path) -> None:
+    def _need_images(self, nodes: dict[str, Any], path: Path) -> None:
         """dmvpnkit's own images are built locally: say how when one is missing (a pull would fail)."""
-        import yaml
-        doc: dict[str, Any] = yaml.safe_load(path.read_text())
-        wanted = sorted({str(n["image"]) for n in doc["topology"]["nodes"].values()})
+        wanted = sorted({str(n["image"]) for n in nodes.values()})
         for image in (i for i in wanted if i.startswith("dmvpnkit/")):
             done = subprocess.run([DOCKER, "image", "inspect", image], capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL, check=False)
@@ -223,9 +217,8 @@ class ClabBackend:
         if runner.is_deployed():
             raise BackendError(f"containerlab destroy -t {file} --cleanup left containers of lab {lab} running")
         containers: list[str] = list(state.get("containers", []))
-        for nid in containers:
-            for d in (RUN_ROOT / nid, frr.RUN_DIR / nid):
-                shutil.rmtree(d, ignore_errors=True)
+        for d in state.get("dirs", [str(RUN_ROOT / nid) for nid in containers]):
+            shutil.rmtree(d, ignore_errors=True)
         state_file.unlink(missing_ok=True)
         return containers
 

@@ -8,15 +8,13 @@ the file and the key; `check_doc` does the same for an already loaded document.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ... import underlay
-from ...implementations import frr
-from ...implementations.view import view
+from ...implementations import ContainerPlan
 from ... import spec as specmod
 from ...spec import Topology
 from . import export as ex
@@ -113,23 +111,19 @@ def _check_node(p: _Problems, key: str, nname: str, entry: Any, topo: Topology, 
     if labels.get(ex.L_ROLE) != node.role:
         p.add(f"{key}.labels.{ex.L_ROLE}", f"must be {node.role!r}, got {labels.get(ex.L_ROLE)!r}")
     impl = labels.get(ex.L_IMPL)
-    if node.is_dmvpn and impl not in ex.IMPLS:
-        p.add(f"{key}.labels.{ex.L_IMPL}", f"a {node.role} needs one of {ex.IMPLS}, got {impl!r}")
     if not node.is_dmvpn and impl is not None:
         p.add(f"{key}.labels.{ex.L_IMPL}", f"a {node.role} runs no implementation, got {impl!r}")
     ifmap = {k[len(ex.L_IFNAME):]: str(v) for k, v in labels.items() if k.startswith(ex.L_IFNAME)}
+    names = {ours: theirs for theirs, ours in ifmap.items()}
     binds = _check_binds(p, f"{key}.binds", entry.get("binds", []), path)
-    if impl == "frr":
-        daemons = binds.get(f"{ex.FRR_ETC}/daemons")
-        if daemons is None:
-            p.add(f"{key}.binds", f"no bind of {ex.FRR_ETC}/daemons")
-        else:
-            _check_daemons(p, f"{key}.binds[{ex.FRR_ETC}/daemons]", daemons)
-        _same_text(p, f"{key}.binds[{ex.FRR_ETC}/frr.conf]", binds.get(f"{ex.FRR_ETC}/frr.conf"),
-                   frr.render(view(topo, node, phase)), "frr.render(topo, node, phase)")
-    elif impl == "nhrpd":
-        _same_text(p, f"{key}.binds[{ex.NHRPD_CONFIG}]", binds.get(ex.NHRPD_CONFIG),
-                   ex.nhrpd_json(topo, node, phase), "NhrpdDriver.config")
+    part: ContainerPlan | None = None
+    if node.is_dmvpn:
+        try:
+            part = ex.plan(topo, node, str(impl), phase, lab, names, harness, str(entry.get("image")))
+        except ex.ExportError as e:
+            p.add(f"{key}.labels.{ex.L_IMPL}", f"a {node.role} needs an implementation with a container part: {e}")
+    for target, text in (part.files.items() if part else ()):
+        _same_text(p, f"{key}.binds[{target}]", binds.get(target), text, f"{impl}'s container part")
     cmd, execs = entry.get("cmd"), entry.get("exec")
     if harness:
         if execs is not None:
@@ -138,35 +132,29 @@ def _check_node(p: _Problems, key: str, nname: str, entry: Any, topo: Topology, 
             p.add(f"{key}.cmd", f"harness mode: must idle ({ex.IDLE!r}) while the harness runs daemons, got {cmd!r}")
         if entry.get("pid-mode") != "host":
             p.add(f"{key}.pid-mode", "harness mode: must be 'host' (drivers stop daemons by their pid files)")
-        nid = ex.node_id(lab, nname)
-        same = [ClabNode(nname, nid).run_dir]
+        same = [ClabNode(nname, ex.node_id(lab, nname)).run_dir]
         if _lab_dir(lab_labels) is not None:
             same.append(Path(lab_labels[ex.L_LAB_DIR]))
-        if impl == "frr":
-            same.append(frr.RUN_DIR / nid)
-        if impl == "nhrpd":
-            same.append(Path(sys.prefix))
         have = {Path(h) for c, h in binds.items() if Path(c) == Path(h)}
         for d in same:
             if d not in have:
                 p.add(f"{key}.binds", f"harness mode: {d} must be bound at the same path")
-        vtydir = f"/var/run/frr/{nid}"
-        if impl == "frr" and binds.get(vtydir) != frr.RUN_DIR / nid:
-            p.add(f"{key}.binds", f"harness mode: {frr.RUN_DIR / nid} must be bound at {vtydir} (the image's vty dir)")
+        listed = entry.get("binds", []) if isinstance(entry.get("binds"), list) else []
+        for b in (part.binds if part else ()):
+            if b not in listed:
+                p.add(f"{key}.binds", f"harness mode: {impl}'s container part binds {b}; missing")
     else:
-        names = {ours: theirs for theirs, ours in ifmap.items()}
-        want = underlay.commands(ex.rename(underlay.plan(topo, node), names)) + ex.impair_exec(topo, node, names)
+        want = ex.standalone_exec(topo, node, names)
         got: list[str] = execs if isinstance(execs, list) else []
         if got[:len(want)] != want:
             p.add(f"{key}.exec", f"must start with the node's underlay and link impairment {want}, "
                   f"got {got[:len(want)]}")
-        extra = ex.extra_exec(topo, node, impl, phase)
+        extra = list(part.exec) if part else []
         if got[len(want):] != extra:
             p.add(f"{key}.exec", f"after the underlay must come {extra}, got {got[len(want):]}")
-        if impl == "nhrpd" and (not isinstance(cmd, str) or "dmvpnkit.nhrpd" not in cmd):
-            p.add(f"{key}.cmd", f"must run `python -m dmvpnkit.nhrpd`, got {cmd!r}")
-        if impl is None and cmd != ex.IDLE:
-            p.add(f"{key}.cmd", f"must idle ({ex.IDLE!r}), got {cmd!r}")
+        want_cmd = part.cmd if part else ex.IDLE
+        if cmd != want_cmd:
+            p.add(f"{key}.cmd", f"must be {want_cmd!r} (None: the image's own), got {cmd!r}")
     return ifmap
 
 
@@ -206,21 +194,6 @@ def _same_text(p: _Problems, key: str, host: Path | None, want: str, what: str) 
         return
     if got != want.encode():
         p.add(key, f"{host} differs from {what}")
-
-
-def _check_daemons(p: _Problems, key: str, host: Path) -> None:
-    try:
-        text = host.read_text()
-    except OSError as e:
-        p.add(key, f"{host}: cannot read: {e.strerror}")
-        return
-    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    for d in ex.FRR_DAEMONS:
-        if values.get(d) != "yes":
-            p.add(key, f"{host}: {d} must be yes, got {values.get(d)!r}")
-    for d in ex.FRR_OTHER_DAEMONS:
-        if values.get(d, "no") != "no":
-            p.add(key, f"{host}: {d} must be no, got {values[d]!r}")
 
 
 def _endpoints(link: Any) -> list[tuple[str, str]] | None:

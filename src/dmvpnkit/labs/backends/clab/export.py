@@ -1,19 +1,20 @@
 """A topology as a containerlab lab: `<out>/<lab>.clab.yml` plus per-node files in `<out>/<node>/`.
 
 Two modes. Standalone (`lab export --format clab`): every node sets itself up with
-`exec` (the underlay as shell commands, the hub's NFLOG rules, nhrpd's static
-routes) and runs its daemons, so `containerlab deploy -t FILE` is a working DMVPN.
-Harness (`--backend clab`): the same nodes and links, idle, with binds that put the
-harness's paths (lab directory, run directories, venv) at the same place inside each
+`exec` (the underlay as shell commands, then what its implementation adds) and runs
+its daemons, so `containerlab deploy -t FILE` is a working DMVPN. Harness (`--backend
+clab`): the same nodes and links, idle, with binds that put the harness's paths (lab
+directory, run directories, what the implementation names) at the same place inside each
 container; the harness then applies the underlay and starts daemons through the Node API.
+Everything implementation-specific (image, files, commands, binds) is the
+implementation's container part (`implementations.ContainerPlan`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-import shlex
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,27 +22,22 @@ from typing import Any
 import yaml
 
 from .... import __version__
-from ... import underlay
-from ...implementations import frr, nhrpd
-from ...implementations.view import view
+from ... import implementations, underlay
+from ...implementations import ContainerPlan, ImplementationError, container_plan
+from ...implementations.view import DmvpnView, view
 from ...impairment import tc_command
 from ...spec import Node, Topology
 from .node import ClabNode
 
-# Debian 12's FRR is 8.4.4 (what the FRR driver targets); quay.io has no 8.4.3/8.4.4
-# image (FRR tags each pushed image docker/X.Y.Z: 8.4.0-8.4.2, 8.4.5-8.4.7), and
-# nhrpd/ is identical in frr-8.4.2 and frr-8.4.4, while 8.4.5 changes it.
-FRR_IMAGE_VERSION = "8.4.2"
-DEFAULT_FRR_IMAGE = f"quay.io/frrouting/frr:{FRR_IMAGE_VERSION}"
-# Built from containers/nhrpd/Dockerfile (default target, and `--target linux`).
-DEFAULT_NHRPD_IMAGE = f"dmvpnkit/nhrpd:{__version__}"
+# The harness's own image for the router, NAT boxes, LAN hosts and peers: built from
+# containers/nhrpd/Dockerfile (`--target linux`). An implementation's image comes from
+# its container part, or from DMVPNKIT_CLAB_<NAME>_IMAGE / `--image NAME=IMAGE`.
 DEFAULT_LINUX_IMAGE = f"dmvpnkit/linux:{__version__}"
+LINUX = "linux"                    # the key of that image among `images`
 DOCKERFILE = "containers/nhrpd/Dockerfile"
 
 PREFIX = "clab"                    # containers and namespaces are clab-<lab>-<node>
 IDLE = "sleep infinity"
-IMPLS = ("frr", "nhrpd")
-IPTABLES = "iptables"              # inside the images (legacy there, like the harness's)
 LAB_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-._]*$")      # containerlab's schema for `name`
 # A brief link endpoint whose node is called so is a special link (host, macvlan,
 # mgmt-net), not a veth: links touching such nodes use the extended veth form.
@@ -52,26 +48,17 @@ L_ROLE, L_IMPL = "dmvpnkit.role", "dmvpnkit.impl"
 L_MODE, L_PHASE, L_MGMT = "dmvpnkit.mode", "dmvpnkit.phase", "dmvpnkit.mgmt"
 L_TOPOLOGY, L_PARAMS, L_VERSION = "dmvpnkit.topology", "dmvpnkit.params", "dmvpnkit.version"
 L_LAB_DIR = "dmvpnkit.lab-dir"      # harness mode: bound at the same path everywhere
+L_DIRS = "dmvpnkit.dirs"           # harness mode: host directories made for the node (JSON), removed with it
 L_IFNAME = "dmvpnkit.ifname."      # + containerlab's interface name -> the topology's
-
-# Inside the containers.
-FRR_ETC = "/etc/frr"
-NHRPD_CONFIG = "/etc/dmvpnkit/nhrpd.json"
-NHRPD_CONTROL = "/run/dmvpnkit-nhrpd.sock"      # the daemon's default: `dmvpnkit nhrpd show` finds it
-NHRPD_LOG = "/var/log/dmvpnkit-nhrpd.log"
-IMAGE_PYTHON = "/opt/dmvpnkit/bin/python"
-# The last exec line: the nhrpd node's cmd waits for it, as the daemon needs gre1.
-READY = "/run/dmvpnkit-underlay.ready"
-
-# FRR 8.4's daemons file (tools/etc/frr/daemons); ours runs zebra, staticd and nhrpd.
-FRR_DAEMONS = ("zebra", "staticd", "nhrpd")
-FRR_OTHER_DAEMONS = ("bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "pimd", "pim6d", "ldpd", "eigrpd",
-                     "babeld", "sharpd", "pbrd", "bfdd", "fabricd", "vrrpd", "pathd")
-VTYSH_CONF = "service integrated-vtysh-config\n"
 
 
 class ExportError(ValueError):
     pass
+
+
+def image_env(name: str) -> str:
+    """The variable that chooses the image of implementation `name` (or LINUX) for --backend clab."""
+    return f"DMVPNKIT_CLAB_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_IMAGE"
 
 
 def lab_name(topo: Topology, name: str | None = None) -> str:
@@ -92,10 +79,27 @@ def impl_of(topo: Topology, impl: Mapping[str, str], node: Node) -> str | None:
     if not node.is_dmvpn:
         return None
     got = impl.get(node.role)
-    if got not in IMPLS:
-        raise ExportError(f"impl[{node.role!r}] = {got!r} for {node.name} of {topo.source or topo.name}: "
-                          f"use one of {', '.join(IMPLS)}")
+    try:
+        implementations.get(str(got))
+    except ImplementationError as e:
+        raise ExportError(f"impl[{node.role!r}] = {got!r} for {node.name} of {topo.source or topo.name}: {e}") from None
     return got
+
+
+def container_view(topo: Topology, node: Node, phase: int, names: Mapping[str, str]) -> DmvpnView:
+    """The node's DMVPN view with its interfaces named as in the container."""
+    v = view(topo, node, phase)
+    return dataclasses.replace(v, nbma_interface=names.get(v.nbma_interface, v.nbma_interface))
+
+
+def plan(topo: Topology, node: Node, impl: str, phase: int, lab: str, names: Mapping[str, str], harness: bool,
+         image: str | None) -> ContainerPlan:
+    """The container part of the node's implementation, for this node."""
+    try:
+        return container_plan(implementations.get(impl), container_view(topo, node, phase, names),
+                              node_id=node_id(lab, node.name), harness=harness, image=image)
+    except ImplementationError as e:
+        raise ExportError(f"{node.name}: {e}") from None
 
 
 def iface_names(topo: Topology, mgmt: bool) -> dict[str, dict[str, str]]:
@@ -146,98 +150,15 @@ def rename(steps: list[underlay.Step], names: Mapping[str, str]) -> list[underla
     return out
 
 
-def nhrpd_json(topo: Topology, node: Node, phase: int) -> str:
-    """Byte for byte what NhrpdDriver.write_configs writes for the node."""
-    return json.dumps(nhrpd.render(view(topo, node, phase)), indent=2) + "\n"
-
-
-def daemons_file(node: Node) -> str:
-    lines = [f"# /etc/frr/daemons of {node.name}, written by dmvpnkit: zebra, staticd and nhrpd."]
-    lines += [f"{d}=yes" for d in FRR_DAEMONS] + [f"{d}=no" for d in FRR_OTHER_DAEMONS]
-    lines += ["vtysh_enable=yes", 'zebra_options="  -A 127.0.0.1 -s 90000000"',
-              'staticd_options="-A 127.0.0.1"', 'nhrpd_options="  -A 127.0.0.1"']
-    return "\n".join(lines) + "\n"
-
-
-def extra_exec(topo: Topology, node: Node, impl: str | None, phase: int) -> list[str]:
-    """What the node's driver adds on top of the underlay, as commands: FRR hubs'
-    NFLOG rules (FrrDriver.start), nhrpd's static routes and redirect rule
-    (NhrpdDriver.start), then the marker nhrpd's cmd waits for."""
-    if impl == "frr" and node.role == "hub":
-        rules = frr.MCAST_RULES + ([frr.REDIRECT_RULE] if phase == 3 else [])
-        return [shlex.join([IPTABLES, *r]) for r in rules]
-    if impl != "nhrpd":
-        return []
-    out = [f"ip route replace {p} via {via} dev {underlay.MGRE} onlink metric {metric}"
-           for p, via, metric in nhrpd.static_routes(view(topo, node, phase))]
-    if node.role == "hub" and phase == 3:
-        out.append(shlex.join([IPTABLES, *frr.REDIRECT_RULE]))
-    return out + [f"touch {READY}"]
-
-
 def impair_exec(topo: Topology, node: Node, names: Mapping[str, str]) -> list[str]:
     """The topology's link impairment of what the node sends, as tc commands."""
     return [tc_command(names.get(link.other(node.name), link.other(node.name)), link.impair[node.name])
             for link in topo.links if node.name in (link.a, link.b) and link.impair.get(node.name)]
 
 
-def standalone_exec(topo: Topology, node: Node, impl: str | None, phase: int, names: Mapping[str, str]) -> list[str]:
-    return (underlay.commands(rename(underlay.plan(topo, node), names)) + impair_exec(topo, node, names)
-            + extra_exec(topo, node, impl, phase))
-
-
-def nhrpd_cmd(node: Node, phase: int, names: Mapping[str, str]) -> str:
-    """Standalone nhrpd node: wait for the underlay, then the daemon as NhrpdDriver runs it."""
-    argv = [IMAGE_PYTHON, "-m", "dmvpnkit.nhrpd", "--config", NHRPD_CONFIG, "--control", NHRPD_CONTROL,
-            "--nbma-interface", names.get(node.nbma_iface or "", node.nbma_iface or ""), "--log", NHRPD_LOG]
-    if node.role == "hub" and phase == 3:
-        argv += ["--nflog-group", str(frr.NFLOG_GROUP)]
-    return shlex.join(["sh", "-c", f"until [ -e {READY} ]; do sleep 0.2; done; exec {shlex.join(argv)}"])
-
-
-def source_tree() -> Path:
-    """Where the harness imports dmvpnkit from (the repo's src/ for an editable install)."""
-    import dmvpnkit
-    return Path(dmvpnkit.__file__).resolve().parents[1]
-
-
-def _same(path: Path, ro: bool = False) -> str:
-    return f"{path}:{path}" + (":ro" if ro else "")
-
-
-IMAGE_BASE_PYTHON = Path("/usr/bin/python3.11")     # Debian 12's, in DEFAULT_NHRPD_IMAGE
-
-
-def _harness_binds(lab: str, node: Node, impl: str | None, lab_dir: Path, image: str) -> list[str]:
-    """Binds that make the harness's paths the container's: what drivers write and read."""
-    nid = node_id(lab, node.name)
-    run_dir = ClabNode(node.name, nid).run_dir
-    dirs = [lab_dir, run_dir] + ([frr.RUN_DIR / nid] if impl == "frr" else [])
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
-    binds = [_same(d) for d in dirs]
-    if impl == "frr":
-        # The image's FRR keeps vty sockets in /var/run/frr/<pathspace> (a link to
-        # /run in Alpine; bound both ways in case it is not), pid files where -i says.
-        binds.append(f"{frr.RUN_DIR / nid}:/var/run/frr/{nid}")
-        # The harness chowns FRR's directories to its own frr user; the daemons in
-        # the image must resolve `frr` to the same uid and gid.
-        binds += [_same(Path("/etc/passwd"), ro=True), _same(Path("/etc/group"), ro=True)]
-    if impl == "nhrpd":
-        # `sys.executable -m dmvpnkit.nhrpd` unchanged: the venv (its python is the
-        # host's Debian 12 /usr/bin/python3.11, as in the image) and the source tree.
-        if sys.prefix == sys.base_prefix:
-            raise ExportError(f"harness mode runs nhrpd nodes with the harness's venv, but {sys.executable} "
-                              f"is not in one (scripts/bootstrap makes .venv)")
-        if image == DEFAULT_NHRPD_IMAGE and Path(sys.executable).resolve() != IMAGE_BASE_PYTHON:
-            raise ExportError(f"harness mode runs {sys.executable} in {image}, whose python is "
-                              f"{IMAGE_BASE_PYTHON}, but it is {Path(sys.executable).resolve()} here: use a venv "
-                              f"made by {IMAGE_BASE_PYTHON} (scripts/bootstrap does), or an image with that python")
-        prefix, src = Path(sys.prefix), source_tree()
-        binds.append(_same(prefix, ro=True))
-        if not src.is_relative_to(prefix):
-            binds.append(_same(src, ro=True))
-    return binds
+def standalone_exec(topo: Topology, node: Node, names: Mapping[str, str]) -> list[str]:
+    """The node's underlay and link impairment as commands (an implementation's follow)."""
+    return underlay.commands(rename(underlay.plan(topo, node), names)) + impair_exec(topo, node, names)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -249,32 +170,29 @@ def _write(path: Path, text: str) -> Path:
 def _node(topo: Topology, node: Node, impl: str | None, phase: int, out_dir: Path, lab: str,
           names: Mapping[str, str], images: Mapping[str, str], harness: bool, lab_dir: Path | None,
           mgmt: bool) -> dict[str, Any]:
-    image = images[impl] if impl else images["linux"]
-    entry: dict[str, Any] = {"kind": "linux", "image": image, "restart-policy": "no"}
+    part = plan(topo, node, impl, phase, lab, names, harness, images.get(impl)) if impl else None
+    entry: dict[str, Any] = {"kind": "linux", "image": part.image if part else images.get(LINUX, DEFAULT_LINUX_IMAGE),
+                             "restart-policy": "no"}
     if not mgmt:
         entry["network-mode"] = "none"
     labels = {L_ROLE: node.role, **({L_IMPL: impl} if impl else {})}
     labels.update({L_IFNAME + theirs: ours for ours, theirs in names.items() if ours != theirs})
     entry["labels"] = labels
-    d = out_dir / node.name
-    binds: list[str] = []
-    if impl == "frr":
-        for fname, text in (("daemons", daemons_file(node)), ("frr.conf", frr.render(view(topo, node, phase))),
-                            ("vtysh.conf", VTYSH_CONF)):
-            binds.append(f"{_write(d / fname, text)}:{FRR_ETC}/{fname}:ro")
-    elif impl == "nhrpd":
-        binds.append(f"{_write(d / 'nhrpd.json', nhrpd_json(topo, node, phase))}:{NHRPD_CONFIG}:ro")
+    binds = [f"{_write(out_dir / node.name / target.lstrip('/'), text)}:{target}:ro"
+             for target, text in (part.files.items() if part else ())]
     if harness:
         assert lab_dir is not None
-        binds += _harness_binds(lab, node, impl, lab_dir, image)
+        made = [ClabNode(node.name, node_id(lab, node.name)).run_dir, *(part.dirs if part else ())]
+        for d in (lab_dir, *made):
+            d.mkdir(parents=True, exist_ok=True)
+        binds += [f"{lab_dir}:{lab_dir}", f"{made[0]}:{made[0]}", *(part.binds if part else ())]
+        labels[L_DIRS] = json.dumps([str(d) for d in made])
         entry["pid-mode"] = "host"        # pid files the daemons write name host pids
         entry["cmd"] = IDLE
     else:
-        entry["exec"] = standalone_exec(topo, node, impl, phase, names)
-        if impl == "nhrpd":
-            entry["cmd"] = nhrpd_cmd(node, phase, names)
-        elif impl is None:
-            entry["cmd"] = IDLE           # FRR nodes keep the image's own (watchfrr)
+        entry["exec"] = standalone_exec(topo, node, names) + list(part.exec if part else ())
+        if part is None or part.cmd is not None:
+            entry["cmd"] = part.cmd if part else IDLE     # None: the image's own (FRR's watchfrr)
     if binds:
         entry["binds"] = list(dict.fromkeys(binds))
     return entry
@@ -293,10 +211,12 @@ def _links(topo: Topology, names: Mapping[str, Mapping[str, str]]) -> list[dict[
 
 
 def export(topo: Topology, impl: Mapping[str, str], phase: int, out_dir: Path, *,
-           image_frr: str = DEFAULT_FRR_IMAGE, image_nhrpd: str = DEFAULT_NHRPD_IMAGE,
-           image_linux: str = DEFAULT_LINUX_IMAGE, harness: bool = False, lab_dir: Path | None = None,
+           images: Mapping[str, str] | None = None, harness: bool = False, lab_dir: Path | None = None,
            name: str | None = None, mgmt: bool = False) -> Path:
-    """Write `<out_dir>/<lab>.clab.yml` and the node files it binds; return its path."""
+    """Write `<out_dir>/<lab>.clab.yml` and the node files it binds; return its path.
+
+    `images` maps an implementation's name (or LINUX) to the image its nodes run,
+    instead of its container part's default."""
     lab = lab_name(topo, name)
     if phase not in (1, 2, 3):
         raise ExportError(f"phase {phase!r}: DMVPN phases are 1, 2 and 3")
@@ -310,8 +230,7 @@ def export(topo: Topology, impl: Mapping[str, str], phase: int, out_dir: Path, *
         if renamed:
             raise ExportError(f"harness mode needs the topology's interface names, but containerlab cannot "
                               f"use {', '.join(renamed)} here (with mgmt: eth0 is the management interface)")
-    images = {"frr": image_frr, "nhrpd": image_nhrpd, "linux": image_linux}
-    nodes = {n.name: _node(topo, n, impl_of(topo, impl, n), phase, out_dir, lab, names[n.name], images,
+    nodes = {n.name: _node(topo, n, impl_of(topo, impl, n), phase, out_dir, lab, names[n.name], images or {},
                            harness, lab_dir, mgmt) for n in topo.nodes.values()}
     defaults = {L_MODE: "harness" if harness else "standalone", L_PHASE: str(phase),
                 L_MGMT: "yes" if mgmt else "no", L_VERSION: __version__,
@@ -329,6 +248,5 @@ def export(topo: Topology, impl: Mapping[str, str], phase: int, out_dir: Path, *
     return path
 
 
-__all__ = ["DEFAULT_FRR_IMAGE", "DEFAULT_LINUX_IMAGE", "DEFAULT_NHRPD_IMAGE", "FRR_IMAGE_VERSION", "IDLE",
-           "PREFIX", "ExportError", "daemons_file", "export", "extra_exec", "iface_names", "lab_name",
-           "nhrpd_json", "node_id", "standalone_exec", "impair_exec"]
+__all__ = ["DEFAULT_LINUX_IMAGE", "IDLE", "LINUX", "PREFIX", "ExportError", "container_view", "export",
+           "iface_names", "image_env", "impair_exec", "lab_name", "node_id", "plan", "standalone_exec"]
