@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -25,13 +24,11 @@ def restarts(lab):
     out: dict = {}
     if lab.phase == 3:
         ping(lab, "spoke1_h", lan_host(lab, "spoke2"), 5, 0.5)        # shortcut spoke1 -> spoke2
-    out["t_spoke"] = time.time()
-    faults.restart_daemon("spoke2")
+    out["t_spoke"] = faults.restart_daemon("spoke2").mark
     if lab.phase == 3:
         ping(lab, "spoke1_h", lan_host(lab, "spoke2"), 5, 0.5)
         out["after_spoke"] = ping(lab, "spoke1_h", lan_host(lab, "spoke2"), 10, 0.1)
-    out["t_hub"] = time.time()
-    faults.restart_daemon("hub1")
+    out["t_hub"] = faults.restart_daemon("hub1").mark
     want = {tunnel(lab, s.name) for s in lab.topo.spokes}
     try:        # spokes refresh every hold/3; the restarted hub relearns them by then
         wait_until("hub1 to relearn every spoke", lambda: want <= {

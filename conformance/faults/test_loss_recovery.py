@@ -41,13 +41,13 @@ def recovered(lab):
         out["not_resolved"] = str(e)
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "loss_recovery")
     cap.start()
-    with needs_netem(), Faults(lab).impair("spoke2", loss=100):
+    with needs_netem(), Faults(lab).impair("spoke2", loss=100) as cut:
         try:
             wait_until("hub1 and spoke1 to forget spoke2", lambda: not knows(lab, "spoke2") and tunnel(
                 lab, "spoke2") not in {e.protocol for e in lab.driver.cache("hub1")}, timeout=OUTAGE)
         except ConvergenceTimeout:
             pass
-        out["t_lift"] = time.time()         # before the loss is lifted: spoke2 may register at once
+    out["t_lift"] = cut.lifted          # before the loss was lifted: spoke2 may register at once
     try:
         wait_until("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
             e.protocol for e in lab.driver.cache("hub1") if e.type == "dynamic"}, timeout=HOLD + 5)

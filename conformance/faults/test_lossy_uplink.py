@@ -8,7 +8,6 @@ is sent *to* it (`direction="in"`), or on the far end's uplink.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -58,9 +57,8 @@ def unanswered_registration(lab):
         wait_quietly("spoke2 to resend its Registration Request", lambda: len(
             registrations(cap.timeline(stop=False), "spoke2", cut.mark)) >= 2, RESEND_WINDOW)
         unqueue(lab, "spoke2")
-        lifted = time.time()        # taken before the loss is lifted: later replies get through
     tl = cap.timeline()
-    if tl.where(node="spoke2", op="registration-reply", direction="in", after=cut.mark, before=lifted):
+    if tl.where(node="spoke2", op="registration-reply", direction="in", after=cut.mark, before=cut.lifted):
         raise RuntimeError("a Registration Reply reached spoke2 through 100 % loss: the impairment "
                            f"did not take effect\n{tl.format()}")
     return {"mark": cut.mark, "timeline": tl}
@@ -131,10 +129,10 @@ def lossy_registration(lab):
             node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10)
         unqueue(lab, "spoke2")
     out["mark"] = cut.mark
-    with faults.impair("spoke2", loss=LOSS):
+    with faults.impair("spoke2", loss=LOSS) as lossy:
         out["under_loss"] = wait_quietly("spoke2 to register through the loss", lambda: registered(
             cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS)
-    out["lifted"] = time.time()
+    out["lifted"] = lossy.lifted
     if not out["under_loss"]:
         wait_quietly("spoke2 to register once the loss is lifted", lambda: registered(
             cap.timeline(stop=False), "spoke2", cut.mark), AFTER_LIFT)

@@ -24,12 +24,10 @@ def renumbered(lab):
         ping(lab, "spoke2_h", lan_host(lab, "spoke1"), 5, 0.5)       # spoke2 -> spoke1 shortcut
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "nbma_change")
     cap.start()
-    old = nbma(lab, "spoke1")
-    # The mark comes before the change: a spoke may register from its new address
-    # (FRR does, on the netlink event) before this code gets control back.
-    out: dict = {"old": old, "t_change": time.time()}
-    with Faults(lab).nbma_change("spoke1") as new:
-        out["new"] = str(new)
+    out: dict = {"old": nbma(lab, "spoke1")}
+    with Faults(lab).nbma_change("spoke1") as change:
+        new = change.address
+        out["new"], out["t_change"] = str(new), change.mark
         hold = lab.topo.dmvpn.holdtime
 
         def moved() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -24,15 +23,15 @@ def outage(lab):
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "ike_daemon_down")
     cap.start()
     out: dict = {}
-    with Faults(lab).daemon_down("spoke1", "charon"):
-        t_down = time.time()
+    with Faults(lab).daemon_down("spoke1", "charon") as down:
+        t_down = down.mark
         out["during"] = ping(lab, "spoke1_h", tunnel(lab, "hub1"), 5, 0.2)
         try:        # what spoke1 does when it is time to refresh its registration
             wait_until("spoke1 to try refreshing its registration", lambda: cap.timeline(stop=False).where(
                 node="spoke1", direction="out", op="registration-request", after=t_down), timeout=HOLD / 3 + 3)
         except ConvergenceTimeout:
             pass    # it held back: what a node that fails closed may do
-    out["t_up"] = time.time()
+    out["t_up"] = down.lifted
     try:
         wait_until("an SA between spoke1 and hub1 again",
                    lambda: nbma(lab, "hub1") in lab.driver.ipsec.established("spoke1"), timeout=HOLD)

@@ -120,10 +120,10 @@ def test_render_rereads_results_and_upgrades_schema_1(tmp_path: Path, capsys: py
     assert run_cli("report", "render", str(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "upgraded schema 1 to 2" in out and "1 run(s), 10 result(s)" in out
-    assert json.loads((tmp_path / "results.json").read_text())["schema"] == 2
+    assert json.loads((tmp_path / "results.json").read_text())["schema"] == 3
     assert json.loads((tmp_path / "results.v1.json").read_text()) == V1
     assert (tmp_path / "cases" / "01-frr-p3" / f"{case_slug(CASES[0][0])}.html").is_file()
-    assert run_cli("report", "render", str(tmp_path)) == 0           # schema 2 now: no second backup
+    assert run_cli("report", "render", str(tmp_path)) == 0           # schema 3 now: no second backup
     assert "upgraded" not in capsys.readouterr().out
 
 

@@ -1,4 +1,4 @@
-"""results.json schema 2: what the plugin's records become, validation, schema 1
+"""results.json schema 3: what the plugin's records become, validation, schema 1
 upgrade, errors that name the file and the key."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_written_results_validate_and_read_back(tmp_path: Path, make_run) -> Non
     reports.write(tmp_path, run)
     doc = json.loads((tmp_path / "results.json").read_text())
     Draft202012Validator(schema()).validate(doc)           # an independent check of the file
-    assert doc["schema"] == 2 and len(doc["runs"]) == 1
+    assert doc["schema"] == 3 and len(doc["runs"]) == 1
     r0 = doc["runs"][0]
     assert (r0["combination"], r0["impl"], r0["implementations"]) == ("frr", {"hub": "frr", "spoke": "frr"},
                                                                         {"frr": "8.4.4"})
@@ -122,6 +122,35 @@ def test_case_id_drops_the_combination_parameter(nodeid: str, combination: str, 
     assert reports.case_id(nodeid, combination) == expected
 
 
+@pytest.mark.parametrize("nodeid, expected", [
+    ("c.py::test_x[repeat2]", ("c.py::test_x", 2)),
+    ("c.py::test_x[ipv4-repeat12]", ("c.py::test_x[ipv4]", 12)),
+    ("c.py::test_x[repeat3-ipv4]", ("c.py::test_x[ipv4]", 3)),
+    ("c.py::test_x[repeated]", ("c.py::test_x[repeated]", None)),      # a parameter of the case's own
+    ("c.py::test_x", ("c.py::test_x", None)),
+])
+def test_repeat_of_finds_the_repetition(nodeid: str, expected: tuple[str, int | None]) -> None:
+    from dmvpnkit.reports.build import repeat_of
+    assert repeat_of(nodeid) == expected
+
+
+def test_repetitions_fold_into_one_result(tmp_path: Path) -> None:
+    """Same grade: that grade; different grades: FLAKY, with the worst one's evidence."""
+    recs = [{"case": f"c.py::test_{name}[repeat{k}]", "outcome": o, "level": "MUST", "duration": 1.0,
+             "message": f"{name} {k}", "evidence": {"pcaps": [str(tmp_path / f"{name}{k}.pcap")]}}
+            for name, grades in (("a", ["PASS", "FAIL", "PASS"]), ("b", ["PASS"] * 3)) for k, o in enumerate(grades, 1)]
+    recs.append({"case": "c.py::test_c", "outcome": "PASS"})
+    run = reports.from_records(recs, report_dir=tmp_path, phase=3, impl="frr")
+    a, b, c = run.results
+    assert (a.id, a.outcome, [x.outcome for x in a.repeats], a.duration) == ("c.py::test_a", "FLAKY",
+                                                                             ["PASS", "FAIL", "PASS"], 3.0)
+    assert a.evidence.pcaps == ["a2.pcap"] and a.message.startswith("FLAKY: the same case was graded repeat1 PASS, "
+                                                                    "repeat2 FAIL, repeat3 PASS")
+    assert (b.id, b.outcome, len(b.repeats), b.message) == ("c.py::test_b", "PASS", 3, "b 1")
+    assert (c.id, c.repeats) == ("c.py::test_c", [])
+    reports.validate(reports.as_matrix(run).to_dict())
+
+
 # ---------------------------------------------------------------- schema 1
 
 V1 = {"schema": 1, "dmvpnkit": "0.1.0", "phase": 3, "impl": "frr", "kernel": "6.1.0-27-amd64",
@@ -187,9 +216,11 @@ def test_bad_schema_1_names_file_and_key(tmp_path: Path, mutate, message: str) -
      r"runs\[0\]\.results\[4\]\.evidence\.timeline\[2\]\.ts: 'soon' is not of type 'number'"),
     (lambda d: d["runs"][0].update(lab_kernel="kvm"), r"runs\[0\]\.lab_kernel: 'kvm' is not one of"),
     (lambda d: d["runs"][0].update(colour="red"), r"runs\[0\]: Additional properties are not allowed \('colour'"),
-    (lambda d: d.update(schema=3), r"schema: 3 is not a results schema this dmvpnkit reads"),
+    (lambda d: d.update(schema=4), r"schema: 4 is not a results schema this dmvpnkit reads \(1, 2 or 3\)"),
+    (lambda d: d["runs"][0]["results"][4].update(repeats=[{"id": "x"}]),
+     r"runs\[0\]\.results\[4\]\.repeats\[0\]: 'nodeid' is a required property"),
 ])
-def test_bad_schema_2_names_file_and_key(tmp_path: Path, make_run, mutate, message: str) -> None:
+def test_bad_schema_3_names_file_and_key(tmp_path: Path, make_run, mutate, message: str) -> None:
     reports.write(tmp_path, make_run(tmp_path, outcomes={4: "FAIL"}))
     p = tmp_path / "results.json"
     doc = json.loads(p.read_text())
@@ -197,8 +228,20 @@ def test_bad_schema_2_names_file_and_key(tmp_path: Path, make_run, mutate, messa
     p.write_text(json.dumps(doc))
     with pytest.raises(reports.ReportError, match=f"^{p}: {message}"):
         reports.load(p)
-    if doc["schema"] == 2:
+    if doc["schema"] == 3:
         assert list(Draft202012Validator(schema()).iter_errors(doc))     # the general validator agrees
+
+
+def test_schema_2_files_are_read_as_they_are(tmp_path: Path, make_run) -> None:
+    """Schema 3 only adds FLAKY and `repeats`: a schema-2 file reads unchanged."""
+    reports.write(tmp_path, make_run(tmp_path, outcomes={4: "FAIL"}))
+    p = tmp_path / "results.json"
+    doc = json.loads(p.read_text())
+    p.write_text(json.dumps({**doc, "schema": 2}))
+    assert reports.load(p).to_dict()["results"] == doc["runs"][0]["results"]
+    p.write_text(json.dumps({**doc, "schema": 2, "runs": [{**doc["runs"][0], "results": [
+        {**doc["runs"][0]["results"][0], "outcome": "FLAKY"}]}]}))
+    assert reports.load(p).results[0].outcome == "FLAKY"      # read as schema 3
 
 
 def test_unreadable_inputs(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..nhrpd.faults import Fault
 
-WORSE = {"PASS": 0, "SKIP": 0, "UNIMPLEMENTED": 0, "INFO": 1, "NON-STRICT": 1, "FAIL": 2, "ERROR": 2}
+WORSE = {"PASS": 0, "SKIP": 0, "UNIMPLEMENTED": 0, "INFO": 1, "NON-STRICT": 1, "FAIL": 2, "FLAKY": 2, "ERROR": 2}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ipsec", action="store_true",
                    help="every run with --ipsec (the ipsec-* switches only act then)")
     p.add_argument("--resume", action="store_true", help="reuse runs already in --out (results.json present)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="each run repeats every case N times (pytest --repeat): a FLAKY grade shows a switch "
+                        "or a case whose verdict is not reproducible")
     p.add_argument("paths", nargs="*", default=["conformance/"], help="suite paths (default: conformance/)")
     p.set_defaults(func=run)
 
@@ -45,6 +48,8 @@ def _run_suite(out: Path, args: argparse.Namespace, switch: str | None) -> dict[
         argv += ["--nhrpd-fault", switch]
     if args.ipsec:
         argv += ["--ipsec"]
+    if args.repeat > 1:
+        argv += ["--repeat", str(args.repeat)]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "pytest.log").write_text(done.stdout)

@@ -7,7 +7,13 @@ discipline never sees them raw. Host -> guest:
   {"op": "signal", "id": 7, "sig": 2}         {"op": "poweroff"}
 Guest -> host:
   {"ready": true}   {"id": 7, "fd": 1, "data": "<b64>"}   {"id": 7, "rc": 0}
+  {"ack": 123}: a line of that many bytes was read (the host's flow control, below)
 Every command runs in its own process group so a signal reaches all it started.
+
+Flow control: UML's console stops reading its host side when the guest's tty buffer
+(4 KiB) fills and may never resume, so the supervisor keeps at most a window of bytes
+unacknowledged, and this agent never blocks: it reads the line at once, acks each line,
+and feeds a command's stdin as the pipe takes it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class _Job:
     fds: dict[int, int] = field(default_factory=dict)   # our read fd -> stream number
     stdin_fd: int | None = None
     exited_at: float | None = None
+    pending: bytearray = field(default_factory=bytearray)     # stdin not yet taken by the pipe
+    close_after: bool = False                                  # eof came: close once pending is out
 
 
 class Agent:
@@ -57,6 +65,8 @@ class Agent:
             for key, _ in self.sel.select(timeout=0.2):
                 if key.data is None:
                     self._read_line()
+                elif key.data[0] == "stdin":
+                    self._flush(key.data[1])
                 else:
                     self._read_output(*key.data)
             self._reap()
@@ -64,12 +74,17 @@ class Agent:
     def _read_line(self) -> None:
         chunk = os.read(self.fd, 65536)
         if not chunk:
+            # The supervisor is gone (killed): nobody can read what the jobs print or
+            # stop them later, so they end now, and the guest powers off (uml_init.sh).
+            self._kill_jobs()
+            self.jobs.clear()
             self.running = False
             self.sel.unregister(self.fd)
             return
         self.buf += chunk
         while b"\n" in self.buf:
             line, self.buf = self.buf.split(b"\n", 1)
+            self.send({"ack": len(line) + 1})
             if line.strip():
                 try:
                     self._handle(json.loads(line))
@@ -83,14 +98,16 @@ class Agent:
         elif op == "stdin":
             job = self.jobs.get(msg["id"])
             if job and job.stdin_fd is not None:
-                if msg.get("eof") and job.stdin_fd in job.fds:
-                    # A pty's master is its output too: end of input is the EOF character.
-                    os.write(job.stdin_fd, b"\x04")
+                if job.stdin_fd in job.fds:
+                    # A pty's master is its output too (and interactive): written as it
+                    # comes; end of input is the EOF character.
+                    os.write(job.stdin_fd, b"\x04" if msg.get("eof") else base64.b64decode(msg["data"]))
                 elif msg.get("eof"):
-                    os.close(job.stdin_fd)
-                    job.stdin_fd = None
+                    job.close_after = True
+                    self._flush(msg["id"])
                 else:
-                    os.write(job.stdin_fd, base64.b64decode(msg["data"]))
+                    job.pending += base64.b64decode(msg["data"])
+                    self._flush(msg["id"])
         elif op == "signal":
             job = self.jobs.get(msg["id"])
             if job:
@@ -99,14 +116,40 @@ class Agent:
                 except ProcessLookupError:
                     pass
         elif op == "poweroff":
-            for job in self.jobs.values():
-                try:
-                    os.killpg(job.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self._kill_jobs()
             self.running = False
         else:
             self.send({"error": f"unknown op {op!r}"})
+
+    def _flush(self, jid: int) -> None:
+        """Give a command's stdin pipe what it takes now; wait for it to be writable for the rest."""
+        job = self.jobs.get(jid)
+        if job is None or job.stdin_fd is None:
+            return
+        fd = job.stdin_fd
+        try:
+            while job.pending:
+                del job.pending[:os.write(fd, job.pending)]
+        except BlockingIOError:
+            pass
+        except OSError:                 # the command closed its stdin: what it did not read is dropped
+            job.pending.clear()
+        waiting = fd in self.sel.get_map()
+        if job.pending and not waiting:
+            self.sel.register(fd, selectors.EVENT_WRITE, ("stdin", jid))
+        elif not job.pending:
+            if waiting:
+                self.sel.unregister(fd)
+            if job.close_after:
+                os.close(fd)
+                job.stdin_fd = None
+
+    def _kill_jobs(self) -> None:
+        for job in self.jobs.values():
+            try:
+                os.killpg(job.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _start(self, msg: dict) -> None:
         jid = msg["id"]
@@ -135,6 +178,7 @@ class Agent:
                 finally:
                     for fd in (w_out, w_err, r_in):
                         os.close(fd)
+                os.set_blocking(w_in, False)
                 job = _Job(proc, {r_out: 1, r_err: 2}, w_in)
         except OSError as e:
             self.send({"id": jid, "fd": 2, "data": base64.b64encode(f"dmvpnkit agent: {e}\n".encode()).decode()})
@@ -177,6 +221,8 @@ class Agent:
                         os.close(rfd)
             if not job.fds:
                 if job.stdin_fd is not None:
+                    if job.stdin_fd in self.sel.get_map():
+                        self.sel.unregister(job.stdin_fd)
                     try:
                         os.close(job.stdin_fd)
                     except OSError:

@@ -364,10 +364,12 @@ class Lab:
                    self.registered, limit, ok=lambda missing: not missing)
 
     def down(self) -> list[str]:
+        self.save("stopping")
         try:
             self.driver.stop()
         finally:
             removed = self.backend.destroy()
+        self.save("down")
         return removed
 
     def status(self) -> dict[str, Any]:

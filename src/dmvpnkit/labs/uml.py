@@ -6,7 +6,10 @@ The supervisor is a small detached host process that owns the guest: it starts
 `linux.uml` with console line 1 on one end of a socketpair, relays requests from any
 number of host clients (rewriting request ids so clients never see each other),
 and when a client vanishes mid-command (Ctrl-C, SIGKILL) it kills that command in
-the guest, as a dying parent would natively. The guest lives until `stop()`.
+the guest, as a dying parent would natively. The guest lives until `stop()`, or, for
+a guest started with an owner (a pytest session's), until that process dies, however
+it dies: the supervisor holds a pidfd of it. If the supervisor itself is killed, the
+agent sees its console close, kills what it runs, and the guest powers off.
 
 Guest state lives in /run/dmvpnkit/guests/<lab>/ on the host: the socket, pid
 files and the console log. `stop()` works from those files alone, so a later
@@ -16,6 +19,7 @@ process can always clean up after a crashed one.
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import os
 import selectors
@@ -31,6 +35,10 @@ from typing import Any, BinaryIO
 from . import kernel
 
 GUEST_DIR = Path("/run/dmvpnkit/guests")
+# Bytes in flight to the agent, unacknowledged: below the guest tty's 4 KiB buffer, which
+# UML's console may stop filling for good once it has been full (see agent.py).
+WINDOW = 3072
+STDIN_CHUNK = 1536          # raw bytes per stdin message: base64 and JSON keep it within WINDOW
 INIT = Path(__file__).with_name("uml_init.sh")
 BOOT_TIMEOUT = 60.0
 
@@ -50,6 +58,14 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
+def _started(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/PID/stat): with its pid, who it is."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _pid_is(pid: int | None, needle: bytes) -> bool:
     if pid is None:
         return False
@@ -62,16 +78,20 @@ def _pid_is(pid: int | None, needle: bytes) -> bool:
 # ---------------------------------------------------------------- supervisor
 
 class Supervisor:
-    def __init__(self, lab: str, mem: str):
+    def __init__(self, lab: str, mem: str, owner: int | None = None):
         self.dir = guest_dir(lab)
         self.lab = lab
         self.mem = mem
+        self.owner = owner
         self.sel = selectors.DefaultSelector()
         self.clients: dict[socket.socket, dict[str, Any]] = {}
         self.routes: dict[int, tuple[socket.socket, int]] = {}
         self.next_id = 1
         self.guest_buf = b""
+        self.to_guest: collections.deque[bytes] = collections.deque()
+        self.in_flight = 0
         self.ready = False
+        self.orphaned = False               # the owner died: nobody will read the logs either
 
     def run(self) -> int:
         host_end, guest_end = socket.socketpair()
@@ -91,10 +111,22 @@ class Supervisor:
         self.sel.register(self.guest, selectors.EVENT_READ, "guest")
         self.sel.register(self.listener, selectors.EVENT_READ, "listen")
         signal.signal(signal.SIGTERM, lambda *_: self._poweroff())
+        owner_fd = None
+        if self.owner is not None:
+            try:
+                owner_fd = os.pidfd_open(self.owner)
+                self.sel.register(owner_fd, selectors.EVENT_READ, "owner")
+            except ProcessLookupError:
+                self.orphaned = True        # gone before we could watch it
+                self._poweroff()
         try:
             while self.uml.poll() is None:
                 for key, _ in self.sel.select(timeout=0.5):
-                    if key.data == "guest":
+                    if key.data == "owner":
+                        self.sel.unregister(key.fileobj)
+                        self.orphaned = True
+                        self._poweroff()
+                    elif key.data == "guest":
                         self._from_guest()
                     elif key.data == "listen":
                         conn, _ = self.listener.accept()
@@ -103,6 +135,8 @@ class Supervisor:
                     else:
                         self._from_client(key.fileobj)
         finally:
+            if owner_fd is not None:
+                os.close(owner_fd)
             self._shutdown()
         return self.uml.returncode or 0
 
@@ -118,6 +152,10 @@ class Supervisor:
                 msg = json.loads(line)
             except ValueError:
                 continue            # console noise before the agent took the line
+            if "ack" in msg:
+                self.in_flight -= int(msg["ack"])
+                self._pump()
+                continue
             if msg.get("ready"):
                 self.ready = True
                 os.replace(self.dir / "agent.sock.new", self.dir / "agent.sock")
@@ -171,11 +209,19 @@ class Supervisor:
             self.routes.pop(gid, None)
 
     def _to_guest(self, msg: dict) -> None:
-        self.guest.sendall(json.dumps(msg).encode() + b"\n")
+        self.to_guest.append(json.dumps(msg).encode() + b"\n")
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send queued lines while the window allows (one at a time if a line is larger)."""
+        while self.to_guest and (self.in_flight == 0 or self.in_flight + len(self.to_guest[0]) <= WINDOW):
+            line = self.to_guest.popleft()
+            self.guest.sendall(line)
+            self.in_flight += len(line)
 
     def _poweroff(self) -> None:
         try:
-            self._to_guest({"op": "poweroff"})
+            self.guest.sendall(b'{"op": "poweroff"}\n')       # ahead of the queue: it ends it
         except OSError:
             pass
         deadline = time.monotonic() + 10
@@ -194,8 +240,12 @@ class Supervisor:
         self._kill_uml()    # UML leaves helper processes in its group; take them all
         for conn in list(self.clients):
             conn.close()
-        for name in ("agent.sock", "agent.sock.new", "uml.pid", "supervisor.pid"):
+        for name in ("agent.sock", "agent.sock.new", "uml.pid", "supervisor.pid", "owner"):
             (self.dir / name).unlink(missing_ok=True)
+        if self.orphaned:
+            for f in self.dir.iterdir():
+                f.unlink()
+            self.dir.rmdir()
 
 
 # ---------------------------------------------------------------- host side
@@ -215,8 +265,9 @@ class Guest:
     def running(self) -> bool:
         return _pid_is(_read_pid(self.dir / "supervisor.pid"), b"dmvpnkit.labs.uml")
 
-    def start(self, mem: str = "1G") -> float:
-        """Boot the guest (if not running); return the seconds it took."""
+    def start(self, mem: str = "1G", owner: int | None = None) -> float:
+        """Boot the guest (if not running); return the seconds it took. With `owner`, the
+        guest powers off when that process dies."""
         t0 = time.monotonic()
         if self.running() and self.sock.exists():
             return 0.0
@@ -224,7 +275,10 @@ class Guest:
         kernel.uml_env()                # build the shim here, where its error reaches the user
         self.dir.mkdir(parents=True, exist_ok=True)
         log = open(self.dir / "supervisor.log", "ab")
-        sup = subprocess.Popen([sys.executable, "-m", "dmvpnkit.labs.uml", "supervise", self.lab, mem],
+        if owner is not None:
+            (self.dir / "owner").write_text(f"{owner} {_started(owner)}\n")
+        sup = subprocess.Popen([sys.executable, "-m", "dmvpnkit.labs.uml", "supervise", self.lab, mem,
+                                *([str(owner)] if owner is not None else [])],
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                start_new_session=True, cwd="/")
         (self.dir / "supervisor.pid").write_text(str(sup.pid))
@@ -236,6 +290,20 @@ class Guest:
                                  f"(supervisor exit {sup.poll()}); console tail:\n{tail}")
             time.sleep(0.05)
         return time.monotonic() - t0
+
+    def orphaned(self) -> bool:
+        """Started for an owner that is gone (its pid dead, or now someone else's), or
+        left half made: no supervisor, and older than any boot takes."""
+        try:
+            pid, started = (self.dir / "owner").read_text().split()
+            return _started(int(pid)) != started
+        except (OSError, ValueError):
+            pass
+        try:
+            age = time.time() - self.dir.stat().st_mtime
+        except OSError:
+            return False
+        return not self.running() and not (self.dir / "uml.pid").exists() and age > BOOT_TIMEOUT
 
     def _console_tail(self, n: int = 25) -> str:
         try:
@@ -301,7 +369,7 @@ class Guest:
                     continue
                 for key, _ in events:
                     if key.data == "stdin":
-                        data = os.read(stdin.fileno(), 65536)
+                        data = os.read(stdin.fileno(), STDIN_CHUNK)
                         msg = ({"op": "stdin", "id": 1, "data": base64.b64encode(data).decode()} if data
                                else {"op": "stdin", "id": 1, "eof": True})
                         if not data:
@@ -325,12 +393,30 @@ class Guest:
             s.close()
 
 
+def reap_orphans() -> list[str]:
+    """Stop every guest whose owner has died (a session killed before its supervisor
+    could power the guest off, or whose supervisor was killed too); return their names."""
+    gone = [d.name for d in sorted(GUEST_DIR.iterdir()) if Guest(d.name).orphaned()] if GUEST_DIR.is_dir() else []
+    for name in gone:
+        Guest(name).stop()
+    return gone
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["supervise"]:
+    if argv[:1] == ["supervise"] and len(argv) in (3, 4):
         lab, mem = argv[1], argv[2]
         (guest_dir(lab) / "supervisor.pid").write_text(str(os.getpid()))
-        return Supervisor(lab, mem).run()
-    print("usage: python -m dmvpnkit.labs.uml supervise LAB MEM", file=sys.stderr)
+        return Supervisor(lab, mem, int(argv[3]) if len(argv) == 4 else None).run()
+    if argv[:1] == ["run"] and len(argv) >= 5 and argv[2] == "--owner":
+        # A command in guest GUEST (booted for OWNER_PID if it is not running) with this
+        # process's stdio, cwd and environment: how an xdist worker (execnet's
+        # `popen//python=...`) runs in a guest of its own, also when xdist restarts it.
+        guest = Guest(argv[1])
+        guest.start(owner=int(argv[3]))
+        return guest.run(argv[4:], env=dict(os.environ), cwd=os.getcwd(), stdin=sys.stdin.buffer,
+                         stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+    print("usage: python -m dmvpnkit.labs.uml supervise LAB MEM [OWNER_PID] | run GUEST --owner PID ARGV...",
+          file=sys.stderr)
     return 2
 
 

@@ -1,4 +1,4 @@
-"""dmvpnkit.reports: the results model (results.json, schema 2), merging runs into an
+"""dmvpnkit.reports: the results model (results.json, schema 3), merging runs into an
 interop matrix, and the static HTML report.
 
 For the pytest plugin:

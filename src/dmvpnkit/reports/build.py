@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -14,6 +15,7 @@ from .model import (
     EVIDENCE_KINDS,
     LEVELS,
     OUTCOMES,
+    SEVERITY,
     CaseResult,
     Evidence,
     LabInfo,
@@ -43,6 +45,56 @@ def case_id(nodeid: str, combination: str) -> str:
     if f"-{combination}-" in params:
         return f"{base}[{params.replace(f'-{combination}-', '-', 1)}]"
     return nodeid
+
+
+_REPEAT = re.compile(r"(?:^|-)repeat(\d+)(?=-|$)")
+
+
+def repeat_of(nodeid: str) -> tuple[str, int | None]:
+    """The case and the repetition a node ID names: `test_x[repeat2]` -> (`test_x`, 2),
+    `test_x[a-repeat2]` -> (`test_x[a]`, 2); (nodeid, None) when it is no repetition."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return nodeid, None
+    base, _, params = nodeid[:-1].partition("[")
+    m = _REPEAT.search(params)
+    if m is None:
+        return nodeid, None
+    rest = (params[:m.start()] + params[m.end():]).strip("-")
+    return (f"{base}[{rest}]" if rest else base), int(m.group(1))
+
+
+def fold_repeats(results: Iterable[CaseResult]) -> list[CaseResult]:
+    """One result per case: repetitions (`--repeat`) become one result holding them in
+    `repeats`, graded as they all were, or FLAKY when their grades differ; its message and
+    evidence are the worst graded repetition's, so a failure is shown with its packets."""
+    out: list[CaseResult | list[CaseResult]] = []
+    groups: dict[str, list[CaseResult]] = {}
+    for r in results:
+        base, k = repeat_of(r.nodeid)
+        if k is None:
+            out.append(r)
+        elif base not in groups:
+            groups[base] = [r]
+            out.append(groups[base])
+        else:
+            groups[base].append(r)
+    return [x if isinstance(x, CaseResult) else _folded(x) for x in out]
+
+
+def _folded(reps: list[CaseResult]) -> CaseResult:
+    reps = sorted(reps, key=lambda r: repeat_of(r.nodeid)[1] or 0)
+    grades = [r.outcome for r in reps]
+    worst = max(reps, key=lambda r: SEVERITY[r.outcome])
+    flaky = len(set(grades)) > 1
+    message = worst.message
+    if flaky:
+        each = ", ".join(f"repeat{repeat_of(r.nodeid)[1]} {r.outcome}" for r in reps)
+        message = f"FLAKY: the same case was graded {each}; the worst ({worst.nodeid}):\n{worst.message}"
+    return CaseResult(id=repeat_of(worst.id)[0], nodeid=repeat_of(worst.nodeid)[0],
+                      outcome="FLAKY" if flaky else grades[0], doc=worst.doc, section=worst.section,
+                      level=worst.level, requirement=worst.requirement,
+                      duration=round(sum(r.duration for r in reps), 3), message=message, lab=worst.lab,
+                      evidence=worst.evidence, measurements=dict(worst.measurements), repeats=reps)
 
 
 def _lab(name: str, x: Any) -> LabInfo:
@@ -142,7 +194,7 @@ def from_records(records: Iterable[Mapping[str, Any]], *, report_dir: Path | str
         raise ReportError(f"impl: {e}") from None
     combination = combination_label(roles)
     lab_map = {name: _lab(name, x) for name, x in (labs or {}).items()}
-    results = [record_to_result(i, r, report_dir, combination, lab_map) for i, r in enumerate(records)]
+    results = fold_repeats(record_to_result(i, r, report_dir, combination, lab_map) for i, r in enumerate(records))
     return Run(combination=combination, impl=roles, phase=phase, created=created or now_iso(),
                host=hostname() if host is None else host, kernel=os.uname().release if kernel is None else kernel,
                lab_kernel=lab_kernel,

@@ -1,12 +1,14 @@
 """The results model: one `Run` per pytest session (one implementation combination),
 a `Matrix` of runs for the interop report, and their JSON form (`results.json`).
 
-Schema 2 (documented field by field in `results.schema.json`) always holds a list of
+Schema 3 (documented field by field in `results.schema.json`) always holds a list of
 runs, so a single session and a merge of many read the same way:
 
-    {"schema": 2, "generated": ..., "dmvpnkit": ..., "runs": [{...run..., "results": [...]}]}
+    {"schema": 3, "generated": ..., "dmvpnkit": ..., "runs": [{...run..., "results": [...]}]}
 
-Schema 1, written by the first plugin, is one flat run; `load_matrix` upgrades it.
+A case run N times (`--repeat N`) is one result whose `repeats` hold each repetition;
+its outcome is FLAKY when their grades differ. Schema 2 is schema 3 without FLAKY and
+`repeats`; schema 1, written by the first plugin, is one flat run; `load_matrix` reads both.
 Paths in evidence are POSIX paths relative to the directory holding results.json.
 """
 
@@ -24,8 +26,10 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 
-SCHEMA = 2
-OUTCOMES = ("PASS", "NON-STRICT", "INFO", "UNIMPLEMENTED", "FAIL", "ERROR", "SKIP")
+SCHEMA = 3
+OUTCOMES = ("PASS", "NON-STRICT", "INFO", "UNIMPLEMENTED", "FAIL", "FLAKY", "ERROR", "SKIP")
+# How bad a grade is: a case's report phases and its repetitions keep the worst.
+SEVERITY = {"PASS": 0, "SKIP": 1, "UNIMPLEMENTED": 1, "INFO": 2, "NON-STRICT": 2, "FAIL": 3, "FLAKY": 3, "ERROR": 4}
 LEVELS = ("MUST", "SHOULD", "MAY")
 MARKS = ("offending", "note")
 DIRECTIONS = ("out", "in")
@@ -90,12 +94,16 @@ class CaseResult:
     lab: str | None = None          # key into Run.labs
     evidence: Evidence = field(default_factory=Evidence)
     measurements: dict[str, float] = field(default_factory=dict)   # numbers the case measured
+    repeats: list[CaseResult] = field(default_factory=list)       # --repeat: each repetition, in order
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "nodeid": self.nodeid or self.id, "doc": self.doc, "section": self.section,
-                "level": self.level, "requirement": self.requirement, "outcome": self.outcome,
-                "duration": self.duration, "message": self.message, "lab": self.lab,
-                "evidence": self.evidence.to_dict(), "measurements": dict(self.measurements)}
+        d = {"id": self.id, "nodeid": self.nodeid or self.id, "doc": self.doc, "section": self.section,
+             "level": self.level, "requirement": self.requirement, "outcome": self.outcome,
+             "duration": self.duration, "message": self.message, "lab": self.lab,
+             "evidence": self.evidence.to_dict(), "measurements": dict(self.measurements)}
+        if self.repeats:
+            d["repeats"] = [r.to_dict() for r in self.repeats]
+        return d
 
 
 @dataclass(slots=True)
@@ -234,7 +242,7 @@ def results_path(path: Path | str) -> Path:
 
 
 def load_matrix(path: Path | str, *, validate_schema: bool = True) -> Matrix:
-    """Read results.json (schema 1 or 2; or a directory holding one) as a Matrix."""
+    """Read results.json (schema 1, 2 or 3; or a directory holding one) as a Matrix."""
     p = results_path(path)
     doc = _read_json(p)
     if not isinstance(doc, dict):
@@ -242,8 +250,10 @@ def load_matrix(path: Path | str, *, validate_schema: bool = True) -> Matrix:
     version = doc.get("schema")
     if version == 1:
         doc = upgrade_v1(doc, p)
+    elif version == 2:              # a subset of 3
+        doc = {**doc, "schema": SCHEMA}
     elif version != SCHEMA:
-        raise ReportError(f"{p}: schema: {version!r} is not a results schema this dmvpnkit reads (1 or 2)")
+        raise ReportError(f"{p}: schema: {version!r} is not a results schema this dmvpnkit reads (1, 2 or 3)")
     if validate_schema:
         from .schema import validate
         validate(doc, source=str(p))
@@ -251,7 +261,7 @@ def load_matrix(path: Path | str, *, validate_schema: bool = True) -> Matrix:
 
 
 def load(path: Path | str) -> Run:
-    """Read the one run of a results.json (schema 1 or 2). A merged file holds several:
+    """Read the one run of a results.json (schema 1, 2 or 3). A merged file holds several:
     read those with `load_matrix`."""
     p = results_path(path)
     m = load_matrix(p)
@@ -357,7 +367,7 @@ def result_from_dict(d: Mapping[str, Any]) -> CaseResult:
         id=d["id"], outcome=d["outcome"], doc=d.get("doc"), section=d.get("section"), level=d.get("level"),
         requirement=d.get("requirement", ""), duration=float(d.get("duration", 0.0)),
         message=d.get("message", ""), nodeid=d.get("nodeid", d["id"]), lab=d.get("lab"),
-        measurements=dict(d.get("measurements", {})),
+        measurements=dict(d.get("measurements", {})), repeats=[result_from_dict(r) for r in d.get("repeats", [])],
         evidence=Evidence(pcaps=list(ev.get("pcaps", [])), logs=list(ev.get("logs", [])),
                           configs=list(ev.get("configs", [])),
                           timeline=[TimelineEntry(float(t["ts"]), t["node"], t["src"], t["dst"], t["summary"],

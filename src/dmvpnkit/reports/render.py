@@ -29,6 +29,7 @@ OUTCOME_HELP = {
     "INFO": "informational, no verdict",
     "UNIMPLEMENTED": "the implementation lacks the feature",
     "FAIL": "the requirement is broken",
+    "FLAKY": "repeated, graded differently between repetitions: a verdict that cannot be trusted",
     "ERROR": "the lab broke: no verdict",
     "SKIP": "needs a capability absent on this machine",
 }
@@ -304,6 +305,8 @@ def render(out: Path, m: Matrix) -> None:
                 row=row, cell=cell, col=cell.column, run=run, r=r, lab=lab, up=up,
                 ladder=tl.ladder(ev.timeline, lab) if ev.timeline else None,
                 pcaps=links(ev.pcaps), logs=links(ev.logs), configs=links(ev.configs),
+                repeats=[{"result": x, "pcaps": links(x.evidence.pcaps), "logs": links(x.evidence.logs)}
+                         for x in r.repeats],
                 siblings=siblings, rerun=rerun_command(run, r),
                 help=OUTCOME_HELP, tl=tl)
             with open(f"{tmp}{os.sep}{cell.href[len(CASES_DIR) + 1:]}", "w") as f:
