@@ -16,4 +16,5 @@ def pytest_runtest_logreport(report: Any) -> None:
     worker = node.gateway.id if node is not None else "gw"
     with Path(os.environ["DMVPNKIT_TIMING"]).open("a") as f:
         f.write(json.dumps({"worker": worker, "nodeid": report.nodeid, "when": report.when,
-                            "duration": report.duration, "outcome": report.outcome}) + "\n")
+                            "duration": report.duration, "outcome": report.outcome,
+                            "start": report.start}) + "\n")

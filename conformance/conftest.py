@@ -100,7 +100,7 @@ def hairpin(lab: Any, tag: str, src: str = "spoke1", dst: str = "spoke2") -> dic
     first = ping(lab, f"{src}_h", lan_host(lab, dst), 5, 0.5)
     # Traffic Indication follows the first hairpinned packet after ~1 s of NFLOG
     # batching; the second burst goes once the spoke has resolved and installed it.
-    _settle_shortcut(lab, src, dst)
+    settle_shortcut(lab, src, dst)
     later = ping(lab, f"{src}_h", lan_host(lab, dst), 10, 0.1)
     return {"first": first, "later": later, "timeline": cap.timeline()}
 
@@ -118,7 +118,7 @@ def has_shortcut(lab: Any, src: str, dst: str) -> bool:
     return f" via {tunnel(lab, dst)} " in route
 
 
-def _settle_shortcut(lab: Any, src: str, dst: str) -> None:
+def settle_shortcut(lab: Any, src: str, dst: str) -> None:
     """Until `src` holds its shortcut to `dst`'s LAN and, with IPsec, the SA under it is
     up (a trap policy drops the packet that starts IKE: one ping, not the measured
     burst, pays for it); no longer than SHORTCUT_WITHIN. A node that never installs one
@@ -144,16 +144,25 @@ def needs_netem() -> Iterator[None]:
         pytest.skip(f"needs link impairment: {e}")
 
 
-def unqueue(lab: Any, node: str, timeout: float = 5.0) -> None:
-    """Until nothing for `node` waits behind ARP at its upstream: a packet queued while
-    the neighbour entry is INCOMPLETE bypasses an impairment lifted meanwhile (the
-    kernel drops the queue when the entry fails, after 3 probes a second apart)."""
-    from dmvpnkit.labs.lab import wait_until
-    from pyroute2.netlink.rtnl.ndmsg import NUD_INCOMPLETE
+@contextlib.contextmanager
+def arp_pinned(lab: Any, node: str) -> Iterator[None]:
+    """`node`'s neighbour entry at its upstream pinned (PERMANENT, the node's own MAC)
+    for the block. Under loss toward the node the upstream's ARP for it fails, and a
+    packet queued behind the INCOMPLETE entry goes out when the loss is lifted,
+    bypassing it; how long such a queue lives depends on how often the implementation
+    retries. Pinned, nothing ever waits behind ARP."""
+    from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
     n = lab.topo.nodes[node]
-    upstream = lab.node(n.nbma_iface or n.public_iface)
-    wait_until(f"{upstream.name}'s ARP queue for {node} to drain", lambda: not any(
-        e.get("state") & NUD_INCOMPLETE for e in upstream.ipr().get_neighbours(dst=str(n.nbma))), timeout)
+    iface = n.nbma_iface or n.public_iface
+    mine = lab.node(node).ipr()
+    mac = mine.get_links(mine.link_lookup(ifname=iface)[0])[0].get_attr("IFLA_ADDRESS")
+    ipr = lab.node(iface).ipr()     # the upstream node is named like the node's uplink
+    oif = ipr.route("get", dst=str(n.nbma))[0].get_attr("RTA_OIF")
+    ipr.neigh("replace", dst=str(n.nbma), lladdr=mac, ifindex=oif, state=NUD_PERMANENT)
+    try:
+        yield
+    finally:
+        ipr.neigh("del", dst=str(n.nbma), ifindex=oif)
 
 
 def _capture(lab: Any, tag: str) -> Any:

@@ -15,7 +15,7 @@ from dmvpnkit.labs.faults import Faults
 from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
 from dmvpnkit.labs.tap import LabCapture
 
-from ..conftest import lan_host, nbma, needs_netem, ping, unqueue
+from ..conftest import arp_pinned, lan_host, nbma, needs_netem, ping
 
 # A refresh (hold time / 3 = 120 s) later than everything this module waits for, so
 # only a retry, never a refresh, can rescue an unanswered registration.
@@ -52,11 +52,10 @@ def unanswered_registration(lab):
     faults = Faults(lab)
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "unanswered_registration")
     cap.start()
-    with needs_netem(), faults.impair("spoke2", loss=100, direction="in") as cut:
+    with needs_netem(), arp_pinned(lab, "spoke2"), faults.impair("spoke2", loss=100, direction="in") as cut:
         faults.restart_daemon("spoke2")
         wait_quietly("spoke2 to resend its Registration Request", lambda: len(
             registrations(cap.timeline(stop=False), "spoke2", cut.mark)) >= 2, RESEND_WINDOW)
-        unqueue(lab, "spoke2")
     tl = cap.timeline()
     if tl.where(node="spoke2", op="registration-reply", direction="in", after=cut.mark, before=cut.lifted):
         raise RuntimeError("a Registration Reply reached spoke2 through 100 % loss: the impairment "
@@ -123,15 +122,15 @@ def lossy_registration(lab):
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "lossy_registration")
     cap.start()
     out: dict = {}
-    with needs_netem(), faults.impair("spoke2", loss=100, direction="in") as cut:
-        faults.restart_daemon("spoke2")
-        wait_quietly("hub1 to answer spoke2's first attempt", lambda: cap.timeline(stop=False).where(
-            node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10)
-        unqueue(lab, "spoke2")
-    out["mark"] = cut.mark
-    with faults.impair("spoke2", loss=LOSS) as lossy:
-        out["under_loss"] = wait_quietly("spoke2 to register through the loss", lambda: registered(
-            cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS)
+    with needs_netem(), arp_pinned(lab, "spoke2"):
+        with faults.impair("spoke2", loss=100, direction="in") as cut:
+            faults.restart_daemon("spoke2")
+            wait_quietly("hub1 to answer spoke2's first attempt", lambda: cap.timeline(stop=False).where(
+                node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10)
+        out["mark"] = cut.mark
+        with faults.impair("spoke2", loss=LOSS) as lossy:
+            out["under_loss"] = wait_quietly("spoke2 to register through the loss", lambda: registered(
+                cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS)
     out["lifted"] = lossy.lifted
     if not out["under_loss"]:
         wait_quietly("spoke2 to register once the loss is lifted", lambda: registered(

@@ -62,7 +62,7 @@ def test_bad_checksum_is_not_acted_on(lab, peer, hub, capture) -> None:
     probe = resolution_for(lab, peer, tunnel(lab, "spoke2"))
     peer.send(malform(probe, Malformation.BAD_CHECKSUM), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
-    tl = capture.timeline(stop=False)
+    tl = capture.timeline()
     expect_none(tl, "a Resolution Reply to a packet with a bad checksum", node="hub1",
                 op="resolution-reply", dst=nbma(lab, "peer1"), request_id=probe.payload.request_id)
     expect_none(tl, "hub1 forwarding a packet with a bad checksum", node="hub1", direction="out",
@@ -79,7 +79,7 @@ def test_hop_count_zero_at_a_transit_nhs(lab, peer, hub, capture) -> None:
     probe = resolution_for(lab, peer, "10.1.2.10", hopcnt=0)
     peer.send(bytes(probe), hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
-    tl = capture.timeline(stop=False)
+    tl = capture.timeline()
     expect_none(tl, "hub1 forwarding a request whose hop count is 0", node="hub1", direction="out",
                 op="resolution-request", request_id=probe.payload.request_id)
     expect(tl, "an Error Indication 'Hop Count Exceeded' (15) to peer1", node="hub1", direction="out",
@@ -97,7 +97,7 @@ def test_unknown_compulsory_extension_is_an_error(lab, peer, hub, capture) -> No
     raw = malform(req, Malformation.UNKNOWN_COMPULSORY_EXT)
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
-    tl = capture.timeline(stop=False)
+    tl = capture.timeline()
     ei = expect(tl, "an Error Indication 'Unrecognized Extension' (1) to peer1", node="hub1", direction="out",
                 op="error-indication", dst=nbma(lab, "peer1"))
     assert ei.nhrp.error_code == UNRECOGNIZED_EXTENSION, ei
@@ -119,7 +119,7 @@ def test_unknown_optional_extension_is_returned_unchanged(lab, peer, hub, captur
     raw = malform(req, Malformation.UNKNOWN_NONCOMPULSORY_EXT, value=b"dmvpnkit")
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "registration-reply", ANSWER_WITHIN)
-    tl = capture.timeline(stop=False)
+    tl = capture.timeline()
     reply = expect(tl, "a Registration Reply to peer1", node="hub1", op="registration-reply",
                    dst=nbma(lab, "peer1"), request_id=req.payload.request_id)
     sent = {(x.type, x.compulsory, x.payload) for x in decode(raw).extensions}
@@ -139,7 +139,7 @@ def test_loop_in_forward_transit_record(lab, peer, hub, capture) -> None:
                   receiver_nbma=nbma(lab, "hub1"))
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
-    tl = capture.timeline(stop=False)
+    tl = capture.timeline()
     expect_none(tl, "hub1 forwarding a request that already passed it", node="hub1", direction="out",
                 op="resolution-request", request_id=probe.payload.request_id)
     expect(tl, "an Error Indication 'NHRP Loop Detected' (3) to peer1", node="hub1", direction="out",
@@ -156,7 +156,7 @@ def test_unknown_version_is_not_processed(lab, peer, hub, capture) -> None:
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
     peer.send(malform(req, Malformation.WRONG_VERSION), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
-    expect_none(capture.timeline(stop=False), "a Registration Reply to an NHRP version 2 packet", node="hub1",
+    expect_none(capture.timeline(), "a Registration Reply to an NHRP version 2 packet", node="hub1",
                 op="registration-reply", request_id=req.payload.request_id)
     still_serves(lab, peer, hub)
 
@@ -170,7 +170,7 @@ def test_extoff_past_pktsz_is_not_processed(lab, peer, hub, capture) -> None:
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
     peer.send(malform(req, Malformation.EXTOFF_PAST_PKTSZ), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
-    expect_none(capture.timeline(stop=False), "a Registration Reply to a packet with ar$extoff past ar$pktsz",
+    expect_none(capture.timeline(), "a Registration Reply to a packet with ar$extoff past ar$pktsz",
                 node="hub1", op="registration-reply", request_id=req.payload.request_id)
     still_serves(lab, peer, hub)
 
@@ -191,7 +191,7 @@ def test_unsolicited_resolution_reply_gets_an_error(lab, peer, hub, capture) -> 
                                    client_nbma=peer.nbma, client_proto="10.9.9.9")
     peer.send(bytes(bogus), hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
-    expect(capture.timeline(stop=False), "an Error Indication 'Invalid NHRP Resolution Reply Received' (10)",
+    expect(capture.timeline(), "an Error Indication 'Invalid NHRP Resolution Reply Received' (10)",
            node="hub1", direction="out", op="error-indication", error_code=INVALID_REPLY)
     still_serves(lab, peer, hub)
 
@@ -223,7 +223,7 @@ def test_unique_binding_is_not_overwritten(lab, peer, hub, capture) -> None:
     peer.receive(lambda m: m.op == "registration-reply", ANSWER_WITHIN)
     entry = next((e for e in lab.driver.cache("hub1") if e.protocol == peer.proto), None)
     register(lab, peer)         # whatever happened, peer1 takes its address back
-    reply = expect(capture.timeline(stop=False), "a Registration Reply to the conflicting registration",
+    reply = expect(capture.timeline(), "a Registration Reply to the conflicting registration",
                    node="hub1", op="registration-reply", request_id=req.payload.request_id)
     codes = [c.code for c in reply.nhrp.cies]
     assert codes == [UNIQUE_ALREADY_REGISTERED], f"CIE codes {codes}, expected [14]:\n{reply}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import uuid
 
@@ -37,9 +38,15 @@ def test_guest_forwards_output_status_and_files(tmp_path) -> None:
         assert guest.run(["sh", "-c", script], stdout=out, stderr=err) == 7
         assert guest.run([sys.executable, "-c", "import os; print(os.environ['DMVPNKIT_IN_GUEST'])"],
                          stdout=out, stderr=err) == 0
+        # stdin from a file or /dev/null (CI's, cron's), which epoll refuses: sent whole, then EOF
+        (tmp_path / "in").write_bytes(b"x" * 5000 + b"\n")
+        with open(tmp_path / "in", "rb") as f:
+            assert guest.run(["wc", "-c"], stdin=f, stdout=out, stderr=err) == 0
+        with open(os.devnull, "rb") as f:
+            assert guest.run(["wc", "-c"], stdin=f, stdout=out, stderr=err) == 0
     finally:
         guest.stop()
-    assert out.getvalue().decode().splitlines() == [kernel.UML_MODULES.iterdir().__next__().name, "1"]
+    assert out.getvalue().decode().splitlines() == [kernel.UML_MODULES.iterdir().__next__().name, "1", "5001", "0"]
     assert err.getvalue() == b"to-stderr\n"
     assert (tmp_path / "f").read_text() == "made\n"      # the guest writes the host's filesystem
     assert not guest.dir.exists() and not guest.running()

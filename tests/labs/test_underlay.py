@@ -91,3 +91,18 @@ def test_backends_are_found_by_entry_point() -> None:
         assert cls.name == name and cls.in_lab_kernel
     with pytest.raises(backend.BackendError, match="no lab backend 'nope'.*installed: clab, mininet, netns"):
         backend.get("nope")
+
+
+def test_rules_go_in_one_iptables_restore(tmp_path) -> None:
+    calls = []
+
+    class Node:
+        def run(self, argv, **kw):
+            calls.append((list(argv), Path(argv[-1]).read_text()))
+
+    underlay.add_rules(Node(), [["-A", "FORWARD", "-i", "gre1", "-j", "NFLOG", "--nflog-group", "1"],
+                                ("-t", "nat", "-A", "POSTROUTING", "-o", "pub", "-j", "MASQUERADE"),
+                                ["-A", "OUTPUT", "-d", "224.0.0.0/4", "-j", "DROP"]], tmp_path)
+    assert [argv for argv, _ in calls] == [["iptables-legacy-restore", "--noflush", str(tmp_path / "iptables.rules")]]
+    assert calls[0][1] == ("*filter\n-A FORWARD -i gre1 -j NFLOG --nflog-group 1\n-A OUTPUT -d 224.0.0.0/4 -j DROP\n"
+                           "COMMIT\n*nat\n-A POSTROUTING -o pub -j MASQUERADE\nCOMMIT\n")

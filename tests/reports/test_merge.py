@@ -153,3 +153,50 @@ def test_compare_names_every_case_whose_verdict_differs(tmp_path: Path, capsys: 
     assert run_cli("report", "compare", str(a), str(b)) == 1
     out = capsys.readouterr().out
     assert "1 differ" in out and f"{CASES[1][0]}: PASS -> FAIL" in out, out
+
+
+def _shards(tmp_path: Path, make_run, n: int, given: list[int] | None = None) -> list[Path]:
+    """Job K of N (a CI matrix) ran every Nth case of the sample run, on a machine of its own."""
+    dirs = []
+    for k in given or range(1, n + 1):
+        d = tmp_path / f"job{k}" / "reports"
+        run = make_run(d, outcomes={4: "FAIL"}, host=f"runner-{k}")
+        run.results = run.results[k - 1::n]
+        run.options["shard"] = f"{k}/{n}"
+        run.wall_time = 10.0 * k
+        reports.write(d, run)
+        dirs.append(d)
+    return dirs
+
+
+def test_shards_of_one_combination_merge_into_one_column(tmp_path: Path, make_run, two_runs) -> None:
+    jobs = _shards(tmp_path, make_run, 3)
+    warnings: list[str] = []
+    out = tmp_path / "merged"
+    m = reports.merge([*jobs, two_runs[1]], out, warn=warnings.append)
+    reports.write(out, m)
+    assert not warnings
+    assert [(r.combination, len(r.results)) for r in m.runs] == [("frr", len(CASES)), ("hub=frr,spoke=nhrpd", len(CASES))]
+    joined = m.runs[0]
+    assert sorted(r.id for r in joined.results) == sorted(c[0] for c in CASES)
+    assert joined.options["shard"] == "1/3, 2/3, 3/3" and joined.wall_time == 30.0
+    assert joined.host == "runner-1, runner-2, runner-3"
+    # each shard's evidence under its own subtree of the one column, and there
+    for r in joined.results:
+        for f in r.evidence.files():
+            assert f.startswith("runs/01-frr-p3/shard") and (out / f).is_file(), f
+    root = parse(out / "index.html")
+    assert len(list(root.find("table", id="matrix").iter("th", "col"))) == 2
+
+
+def test_a_missing_shard_is_named_and_overlapping_shards_are_refused(tmp_path: Path, make_run) -> None:
+    warnings: list[str] = []
+    m = reports.merge(_shards(tmp_path / "some", make_run, 3, given=[1, 3]), tmp_path / "out", warn=warnings.append)
+    assert len(m.runs) == 1 and len(m.runs[0].results) == len(CASES[0::3]) + len(CASES[2::3])
+    assert warnings == ["frr phase 3: shard 2/3 not given; its column has the cases of the other 2"]
+    a, b = _shards(tmp_path / "overlap", make_run, 2)
+    run = reports.load(b)
+    run.results = reports.load(a).results[:1] + run.results
+    reports.write(b, run)
+    with pytest.raises(reports.ReportError, match=r"case .* is in the shards of both .*job1/reports and .*job2/reports"):
+        reports.merge([a, b], tmp_path / "out2")

@@ -1,7 +1,10 @@
 """Live taps: tcpdump on lab interfaces, ready before `start()` returns.
 
 tcpdump prints "listening on" once its socket is bound; waiting for that line means
-the first packet of a case is never lost. One pcap per node and interface, named
+the first packet of a case is never lost. Stopping, each interface first sends a
+marker frame and waits until its pcap holds it: a tcpdump interrupted while packets
+still sit in its ring buffer (a busy one-CPU lab kernel) drops them, packets the case
+may already have seen answered. One pcap per node and interface, named
 `<node>__<iface>.pcap`, the layout `dmvpnkit.capture` merges into a timeline.
 
 In IPsec labs each node's ESP keys go to `xfrm__<node>.txt`: `ip xfrm monitor` for
@@ -12,8 +15,11 @@ dumps; the timeline decrypts with them.
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +27,12 @@ from pathlib import Path
 from ..capture import Timeline
 from ..capture.timeline import MACS_FILE
 from .lab import Lab
+
+
+# IEEE 802's local experimental EtherType: nothing in a lab reads it, and the timeline
+# decodes IPv4 frames only.
+MARKER_ETHERTYPE = 0x88B5
+SYNC_WITHIN = 2.0           # s: a marker lost to egress netem is sent again meanwhile
 
 
 class TapError(RuntimeError):
@@ -37,6 +49,7 @@ class LabCapture:
         self.nodes = list(dict.fromkeys(n for n, _ in self.points))
         self.procs: list[tuple[str, str, subprocess.Popen]] = []
         self.keylogs: list[subprocess.Popen] = []
+        self.macs: dict[str, str] = {}
 
     def path(self, node: str, iface: str) -> Path:
         return self.dir / f"{node}__{iface}.pcap"
@@ -45,8 +58,8 @@ class LabCapture:
         self.dir.mkdir(parents=True, exist_ok=True)
         # Each interface's MAC tells the timeline which frames the node sent: exact,
         # where addresses mislead (a renumbered node, a NAT box).
-        macs = {f"{node}__{iface}": self._mac(node, iface) for node, iface in self.points}
-        (self.dir / MACS_FILE).write_text(json.dumps(macs, indent=1) + "\n")
+        self.macs = {f"{node}__{iface}": self._mac(node, iface) for node, iface in self.points}
+        (self.dir / MACS_FILE).write_text(json.dumps(self.macs, indent=1) + "\n")
         if self.lab.driver.ipsec is not None:
             self._keys_start()
         for node, iface in self.points:
@@ -66,7 +79,8 @@ class LabCapture:
 
     def timeline(self, stop: bool = True) -> Timeline:
         """Decode what was captured: after stopping (flushing every pcap), or, with
-        `stop=False`, what tcpdump has written so far (it writes packet by packet)."""
+        `stop=False`, what tcpdump has written so far (it writes packet by packet, but
+        may lag the wire by the packets in its buffer: for polling, never for a verdict)."""
         if stop:
             self.stop()
         return Timeline.from_dir(self.dir, self.lab.topo.nbma_names())
@@ -92,7 +106,46 @@ class LabCapture:
             with open(self._keys(node, "state"), "a") as out:
                 out.write(self.lab.node(node).run(["ip", "xfrm", "state"], check=False).out)
 
+    def sync(self, timeout: float = SYNC_WITHIN) -> list[str]:
+        """Until every running tcpdump has written all it captured before now: a marker
+        frame (to the interface's own MAC, which no neighbour takes) goes out of each
+        interface, and tcpdump writes in order, packet by packet. Returns the
+        interfaces whose marker did not show within `timeout` (100 % egress loss; the
+        stop then goes ahead as it would have without)."""
+        token = b"dmvpnkit-sync " + os.urandom(8).hex().encode()
+        offset = {(n, i): self.path(n, i).stat().st_size if self.path(n, i).exists() else 0
+                  for n, i, p in self.procs if p.poll() is None}
+        deadline, sent = time.monotonic() + timeout, 0.0
+        while offset and time.monotonic() < deadline:
+            if time.monotonic() - sent > 0.2:
+                for node, iface in list(offset):
+                    try:
+                        self._marker(node, iface, token)
+                    except OSError:         # the node is gone (a lab that failed to come up)
+                        del offset[(node, iface)]
+                sent = time.monotonic()
+            time.sleep(0.01)
+            offset = {k: off for k, off in offset.items() if token not in self._tail(self.path(*k), off)}
+        return [f"{n}:{i}" for n, i in offset]
+
+    def _marker(self, node: str, iface: str, token: bytes) -> None:
+        mac = bytes.fromhex(self.macs[f"{node}__{iface}"].replace(":", ""))
+        with self.lab.node(node).socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+            s.bind((iface, 0))
+            s.send((mac + mac + struct.pack(">H", MARKER_ETHERTYPE) + token).ljust(60, b"\0"))
+
+    @staticmethod
+    def _tail(path: Path, offset: int) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
     def stop(self) -> None:
+        if self.procs:
+            self.sync()
         if self.keylogs:
             self._keys_dump()
             for p in self.keylogs:

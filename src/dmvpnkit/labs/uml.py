@@ -354,7 +354,13 @@ class Guest:
         sel = selectors.DefaultSelector()
         sel.register(s, selectors.EVENT_READ, "guest")
         if stdin is not None:
-            sel.register(stdin, selectors.EVENT_READ, "stdin")
+            try:
+                sel.register(stdin, selectors.EVENT_READ, "stdin")
+            except PermissionError:     # a regular file or /dev/null: always readable, epoll refuses it
+                while data := os.read(stdin.fileno(), STDIN_CHUNK):
+                    s.sendall(json.dumps({"op": "stdin", "id": 1, "data": base64.b64encode(data).decode()}).encode()
+                              + b"\n")
+                s.sendall(json.dumps({"op": "stdin", "id": 1, "eof": True}).encode() + b"\n")
         buf = b""
         interrupts = 0
         try:

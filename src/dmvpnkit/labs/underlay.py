@@ -8,14 +8,17 @@ says the same as shell commands, for a containerlab file that sets itself up.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
-from typing import Union
+from pathlib import Path
+from typing import Sequence, Union
 
 from .node import Node as LabNode
 from .spec import Node, Topology
 
 IPTABLES = "iptables-legacy"   # the UML kernel has no nft IPv4 tables
+IPTABLES_RESTORE = "iptables-legacy-restore"
 GRE_KEY = 0x2000               # key-present flag (GRE_KEY), big-endian on the wire as in the kernel
 GRE_TTL = 64
 MGRE = "gre1"
@@ -128,8 +131,21 @@ def commands(steps: list[Step], iptables: str = "iptables") -> list[str]:
     return out
 
 
+def add_rules(node: LabNode, rules: Sequence[Sequence[str]], scratch: Path) -> None:
+    """Append iptables rules (`-t TABLE` first where not filter) with one
+    iptables-restore, not one iptables per rule (~0.2 s each in the UML lab kernel).
+    The rules file is kept in `scratch`, the node's directory."""
+    tables: dict[str, list[str]] = {}
+    for rule in map(list, rules):
+        table, args = (rule[1], rule[2:]) if rule[:1] == ["-t"] else ("filter", rule)
+        tables.setdefault(table, []).append(shlex.join(args))
+    path = scratch / "iptables.rules"
+    path.write_text("".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items()))
+    node.run([IPTABLES_RESTORE, "--noflush", str(path)])
+
+
 def configure(topo: Topology, node: LabNode) -> None:
     apply(node, plan(topo, topo.nodes[node.name]))
 
 
-__all__ = ["plan", "apply", "commands", "configure", "Step", "IPTABLES", "MGRE"]
+__all__ = ["plan", "apply", "commands", "configure", "add_rules", "Step", "IPTABLES", "MGRE"]

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 
 from ..procs import kill_all, pids_from_files
-from ..underlay import IPTABLES
+from ..underlay import add_rules
 from ..views import CacheEntry, NhsEntry, Shortcut
 from . import VIEWS, ContainerPlan, Driver, ImplementationError
 from .view import DmvpnView
@@ -212,14 +212,14 @@ class FrrDriver(Driver):
         nodes = self.nodes
         for name in nodes:
             if self.topo.nodes[name].role == "hub":
-                for rule in hub_rules(self.setup.phase):
-                    self.backend.node(name).run([IPTABLES, *rule])
+                add_rules(self.backend.node(name), hub_rules(self.setup.phase), self.dir / "nodes" / name)
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):
                 d.mkdir(parents=True, exist_ok=True)
                 shutil.chown(d, "frr", "frr")
-            readable_by_frr(self.dir / "nodes" / name / "frr.conf")
+        if nodes:       # one node's file stands for all: the same writer, in sibling directories
+            readable_by_frr(self.dir / "nodes" / nodes[0] / "frr.conf")
         zebras = {name: self._spawn(name, "zebra") for name in nodes}
         procs = [(name, "zebra", p) for name, p in zebras.items()]
         for name, p in zebras.items():

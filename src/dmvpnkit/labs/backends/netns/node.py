@@ -10,7 +10,9 @@ thread sits in the namespace, so they stay bound to the node.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -23,6 +25,13 @@ from .namespaces import CLONE_NEWNET, CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC, 
     pids_in
 
 RUN_ROOT = Path("/run/dmvpnkit/nodes")
+
+
+@functools.lru_cache(maxsize=256)
+def _which(cmd: str, path: str) -> str:
+    """`cmd` found on `path` by the parent: the child searching PATH itself costs a
+    failed execve per directory before the right one, ~20 ms each in the UML lab kernel."""
+    return cmd if "/" in cmd else shutil.which(cmd, path=path) or cmd
 
 
 class NamespaceNode:
@@ -76,11 +85,23 @@ class NamespaceNode:
               stdout: Stream = subprocess.DEVNULL, stderr: Stream = subprocess.DEVNULL,
               env: Mapping[str, str] | None = None, private_run: Path | None = None,
               new_session: bool = False, in_image: bool = False) -> subprocess.Popen[bytes]:
+        kw = dict(stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env) if env is not None else None,
+                  start_new_session=new_session)
+        argv = [_which(argv[0], (env or os.environ).get("PATH", os.defpath)), *argv[1:]]
+        if private_run is None:
+            # The child inherits this thread's namespace, and without a preexec_fn
+            # Python spawns by vfork: ~70 ms in the UML lab kernel, where fork()ing a
+            # pytest worker costs ~290 ms (benchmarks/bench_spawn.py).
+            try:
+                with inside(self.netns):
+                    return subprocess.Popen(argv, **kw)
+            except FileNotFoundError as e:
+                if str(e.filename) != str(NETNS_DIR / self.netns):
+                    raise
+                raise CommandError(self._name, Completed((), 127, "", f"namespace {self.netns} is gone")) from None
         fd, enter = self._preexec(private_run)
         try:
-            return subprocess.Popen(list(argv), preexec_fn=enter, stdin=stdin, stdout=stdout,
-                                    stderr=stderr, env=dict(env) if env is not None else None,
-                                    start_new_session=new_session)
+            return subprocess.Popen(argv, preexec_fn=enter, **kw)
         finally:
             os.close(fd)
 
