@@ -44,7 +44,9 @@ class Session:
 
     def __init__(self, report_dir: Path, workers: int):
         self.report_dir = report_dir
-        xdist = ["-n", str(workers)] if workers else ["-p", "no:xdist"]
+        # `--dist load`: every worker gets cases of the one module, so killing either
+        # one crashes a case (the plugin's own scheduling gives a module to one worker).
+        xdist = ["-n", str(workers), "--dist", "load"] if workers else ["-p", "no:xdist"]
         self.proc = subprocess.Popen([sys.executable, "-m", "pytest", CASES, "--phase", "3", *xdist,
                                       "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q"],
                                      cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
