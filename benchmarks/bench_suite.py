@@ -47,8 +47,9 @@ def one(workers: int, impl: str, paths: list[str]) -> dict:
         for line in timing.read_text().splitlines():
             r = json.loads(line)
             per[r["worker"]][r["when"]] += r["duration"]
-            first = r["start"] - launched
+            first, end = r["start"] - launched, r["start"] + r["duration"] - launched
             per[r["worker"]]["first"] = min(per[r["worker"]].get("first", first), first)
+            per[r["worker"]]["last"] = max(per[r["worker"]].get("last", end), end)
         for f in (report / "labs").glob("*/lab.json"):
             lab = json.loads(f.read_text())
             m = WORKER.search(lab["name"])
@@ -61,6 +62,7 @@ def one(workers: int, impl: str, paths: list[str]) -> dict:
         grades = Counter(r["outcome"] for r in results)
         return {"wall": wall, "boot": float(boot.group(1)) if boot else 0.0, "rc": done.returncode,
                 "grades": ", ".join(f"{k} {v}" for k, v in sorted(grades.items())),
+                "last": max((w.get("last", 0.0) for w in per.values()), default=0.0),
                 "workers": {k: dict(v) for k, v in per.items()}}
 
 
@@ -74,17 +76,17 @@ def main() -> int:
     for i in range(args.runs):
         r = one(args.n, args.impl, args.paths)
         print(f"run {i + 1}: wall {r['wall']:.1f} s, {r['grades']}, exit {r['rc']}, "
-              f"guest boot {r['boot']:.1f} s")
+              f"guest boot {r['boot']:.1f} s, last case done at {r['last']:.1f} s")
         print(f"  {'worker':<7} {'labs':>4} {'topology':>9} {'daemons':>8} {'converge':>9} {'setup*':>7} "
-              f"{'calls':>7} {'teardown':>9} {'other':>7} {'1st case':>9}")
+              f"{'calls':>7} {'teardown':>9} {'other':>7} {'1st case':>9} {'last':>7}")
         for w, t in sorted(r["workers"].items()):
             bringup = t.get("topology", 0) + t.get("daemons", 0) + t.get("convergence", 0)
             busy = t.get("setup", 0) + t.get("call", 0) + t.get("teardown", 0)
             print(f"  {w:<7} {int(t.get('labs', 0)):>4} {t.get('topology', 0):>8.1f}s {t.get('daemons', 0):>7.1f}s "
                   f"{t.get('convergence', 0):>8.1f}s {t.get('setup', 0) - bringup:>6.1f}s {t.get('call', 0):>6.1f}s "
-                  f"{t.get('teardown', 0):>8.1f}s {r['wall'] - busy:>6.1f}s {t.get('first', 0):>8.1f}s")
+                  f"{t.get('teardown', 0):>8.1f}s {r['wall'] - busy:>6.1f}s {t.get('first', 0):>8.1f}s {t.get('last', 0):>6.1f}s")
     print("  setup*: set-up other than lab bring-up (scenario fixtures, captures); other: wall time not in a "
-          "case (guest boot, collection, waiting for work); 1st case: from launch to the worker's first case")
+          "case (guest boot, collection, waiting for work); 1st case / last: from launch to the worker's first case's start / last case's end")
     return 0
 
 

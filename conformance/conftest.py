@@ -152,10 +152,11 @@ def arp_pinned(lab: Any, node: str) -> Iterator[None]:
     bypassing it; how long such a queue lives depends on how often the implementation
     retries. Pinned, nothing ever waits behind ARP."""
     from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
+
+    from dmvpnkit.labs.node import link_mac
     n = lab.topo.nodes[node]
     iface = n.nbma_iface or n.public_iface
-    mine = lab.node(node).ipr()
-    mac = mine.get_links(mine.link_lookup(ifname=iface)[0])[0].get_attr("IFLA_ADDRESS")
+    mac = link_mac(lab.node(node), iface)
     ipr = lab.node(iface).ipr()     # the upstream node is named like the node's uplink
     oif = ipr.route("get", dst=str(n.nbma))[0].get_attr("RTA_OIF")
     ipr.neigh("replace", dst=str(n.nbma), lladdr=mac, ifindex=oif, state=NUD_PERMANENT)

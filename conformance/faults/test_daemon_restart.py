@@ -12,7 +12,7 @@ from dmvpnkit.labs.tap import LabCapture
 
 from ..conftest import lan_host, ping, tunnel
 
-HOLD = 30
+HOLD = 15
 pytestmark = pytest.mark.topology("hub_2spoke", holdtime=HOLD)
 
 

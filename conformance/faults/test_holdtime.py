@@ -14,7 +14,7 @@ from dmvpnkit.labs.tap import LabCapture
 
 from ..conftest import bringup, lan_host, nbma, ping, tunnel
 
-HOLD = 15
+HOLD = 9
 pytestmark = pytest.mark.topology("hub_2spoke", holdtime=HOLD)
 
 

@@ -11,7 +11,7 @@ from dmvpnkit.labs.tap import LabCapture
 
 from ..conftest import lan_host, ping
 
-HOLD = 30
+HOLD = 15
 pytestmark = pytest.mark.topology("dual_hub", holdtime=HOLD)
 
 

@@ -14,7 +14,7 @@ from dmvpnkit.labs.tap import LabCapture
 
 from ..conftest import lan_host, nbma, needs_netem, ping, tunnel
 
-HOLD = 15
+HOLD = 9
 OUTAGE = HOLD + HOLD / 3 + 2        # every binding and shortcut about spoke2 has expired by then
 pytestmark = [pytest.mark.topology("hub_2spoke", holdtime=HOLD), pytest.mark.phases(2, 3)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dmvpnkit.capture import expect
-from dmvpnkit.nhrp import build
+from dmvpnkit import nhrp        # loads scapy on first use, not at collection
 
 from ..conftest import nbma, tunnel
 
@@ -17,7 +17,7 @@ ANSWER_WITHIN = 2.0       # no RFC bound; implementations answer in milliseconds
 def purged(lab, peer):
     """peer1 registers with hub1, then purges its own registration (N bit clear)."""
     hub = nbma(lab, "hub1")
-    reg = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    reg = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime)
     reply = peer.exchange(reg, hub, ANSWER_WITHIN)
     if reply is None or not reply.cies or reply.cies[0].code != 0:
@@ -26,7 +26,7 @@ def purged(lab, peer):
     cap = LabCapture(lab, lab.lab_dir / "pcaps" / "purge")
     cap.start()
     before = [e for e in lab.driver.cache("hub1") if e.protocol == peer.proto]
-    req = build.purge_request(peer.nbma, peer.proto, tunnel(lab, "hub1"), peer.request_id(), [peer.proto])
+    req = nhrp.purge_request(peer.nbma, peer.proto, tunnel(lab, "hub1"), peer.request_id(), [peer.proto])
     peer.exchange(req, hub, ANSWER_WITHIN)
     after = [e for e in lab.driver.cache("hub1") if e.protocol == peer.proto]
     return {"request": req, "before": before, "after": after, "timeline": cap.timeline()}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from dmvpnkit.capture import expect, expect_none
-from dmvpnkit.nhrp import build
-from dmvpnkit.nhrp.build import Malformation, malform
+# The package loads scapy on first use: every worker collects this module, few run it.
+from dmvpnkit import nhrp
 from dmvpnkit.nhrp.model import decode
 
 from ..conftest import nbma, tunnel
@@ -25,7 +25,7 @@ UNIQUE_ALREADY_REGISTERED, HOP_COUNT_EXCEEDED = 14, 15
 
 def registration(lab, peer):
     """peer1's registration with hub1 (a unique binding), sent and answered."""
-    req = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
     reply = peer.exchange(req, nbma(lab, "hub1"), ANSWER_WITHIN, retries=2)
     ok = reply is not None and reply.op == "registration-reply" and reply.cies and reply.cies[0].code == 0
@@ -45,7 +45,7 @@ def hub(lab, peer) -> str:
 
 
 def resolution_for(lab, peer, target: str, **kw):
-    return build.resolution_request(peer.nbma, peer.proto, target, peer.request_id(), **kw)
+    return nhrp.resolution_request(peer.nbma, peer.proto, target, peer.request_id(), **kw)
 
 
 def still_serves(lab, peer, hub: str) -> None:
@@ -60,7 +60,7 @@ def test_bad_checksum_is_not_acted_on(lab, peer, hub, capture) -> None:
     """ar$chksum covers "the entire NHRP packet"; a packet failing it is a Protocol
     Error (5.2.7: "failed checksum"), never answered as if it were valid."""
     probe = resolution_for(lab, peer, tunnel(lab, "spoke2"))
-    peer.send(malform(probe, Malformation.BAD_CHECKSUM), hub)
+    peer.send(nhrp.malform(probe, nhrp.Malformation.BAD_CHECKSUM), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
     tl = capture.timeline()
     expect_none(tl, "a Resolution Reply to a packet with a bad checksum", node="hub1",
@@ -92,9 +92,9 @@ def test_unknown_compulsory_extension_is_an_error(lab, peer, hub, capture) -> No
     """"If set, and the NHS does not recognize the type code, the NHRP "request" is
     considered to be in error" and "the responder MUST return an NHRP Error Indication
     of type Unrecognized Extension" (5.3; code 1, offset at the extension)."""
-    req = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
-    raw = malform(req, Malformation.UNKNOWN_COMPULSORY_EXT)
+    raw = nhrp.malform(req, nhrp.Malformation.UNKNOWN_COMPULSORY_EXT)
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
     tl = capture.timeline()
@@ -114,16 +114,16 @@ def test_unknown_optional_extension_is_returned_unchanged(lab, peer, hub, captur
     """"If the Compulsory bit is clear then the extension can be safely ignored; however,
     if an ignored extension is in a "request" then it MUST be returned, unchanged, in the
     corresponding "reply"" (5.3)."""
-    req = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
-    raw = malform(req, Malformation.UNKNOWN_NONCOMPULSORY_EXT, value=b"dmvpnkit")
+    raw = nhrp.malform(req, nhrp.Malformation.UNKNOWN_NONCOMPULSORY_EXT, value=b"dmvpnkit")
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "registration-reply", ANSWER_WITHIN)
     tl = capture.timeline()
     reply = expect(tl, "a Registration Reply to peer1", node="hub1", op="registration-reply",
                    dst=nbma(lab, "peer1"), request_id=req.payload.request_id)
     sent = {(x.type, x.compulsory, x.payload) for x in decode(raw).extensions}
-    unknown = {x for x in sent if x[0] == build.EXPERIMENTAL_EXT_TYPE}
+    unknown = {x for x in sent if x[0] == nhrp.EXPERIMENTAL_EXT_TYPE}
     back = {(x.type, x.compulsory, x.payload) for x in reply.nhrp.extensions}
     assert unknown <= back, f"the unknown extension {unknown} did not come back: {reply.nhrp.extensions}"
     assert reply.nhrp.cies and reply.nhrp.cies[0].code == 0, reply
@@ -135,7 +135,7 @@ def test_loop_in_forward_transit_record(lab, peer, hub, capture) -> None:
     that NHS in one of the Forward Transit NHS elements then the NHS SHALL generate an
     NHRP Error Indication of type "NHRP Loop Detected" and discard the "request"." (5.3.2)"""
     probe = resolution_for(lab, peer, "10.1.2.10")
-    raw = malform(probe, Malformation.TRANSIT_LOOP, receiver_proto=tunnel(lab, "hub1"),
+    raw = nhrp.malform(probe, nhrp.Malformation.TRANSIT_LOOP, receiver_proto=tunnel(lab, "hub1"),
                   receiver_nbma=nbma(lab, "hub1"))
     peer.send(raw, hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
@@ -152,9 +152,9 @@ def test_unknown_version_is_not_processed(lab, peer, hub, capture) -> None:
     """ar$op.version "1 NHRP as defined in this document"; another version is not
     NHRP version 1 and is a Protocol Error (5.2.7: "invalid version number"): it must
     not be processed as a registration."""
-    req = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
-    peer.send(malform(req, Malformation.WRONG_VERSION), hub)
+    peer.send(nhrp.malform(req, nhrp.Malformation.WRONG_VERSION), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
     expect_none(capture.timeline(), "a Registration Reply to an NHRP version 2 packet", node="hub1",
                 op="registration-reply", request_id=req.payload.request_id)
@@ -166,9 +166,9 @@ def test_extoff_past_pktsz_is_not_processed(lab, peer, hub, capture) -> None:
     """"The length of the Extensions Part is implied by ar$pktsz minus ar$extoff": an
     ar$extoff beyond ar$pktsz describes no packet, a Protocol Error (5.2.7), and the
     request must not be answered."""
-    req = build.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
-    peer.send(malform(req, Malformation.EXTOFF_PAST_PKTSZ), hub)
+    peer.send(nhrp.malform(req, nhrp.Malformation.EXTOFF_PAST_PKTSZ), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
     expect_none(capture.timeline(), "a Registration Reply to a packet with ar$extoff past ar$pktsz",
                 node="hub1", op="registration-reply", request_id=req.payload.request_id)
@@ -187,7 +187,7 @@ def test_runt_packet_is_dropped_and_harmless(lab, peer, hub) -> None:
 def test_unsolicited_resolution_reply_gets_an_error(lab, peer, hub, capture) -> None:
     """"If an unsolicited NHRP Resolution Reply packet is received, an Error Indication
     of type Invalid NHRP Resolution Reply Received SHOULD be sent in response." (5.2.2)"""
-    bogus = build.resolution_reply(peer.nbma, tunnel(lab, "hub1"), "10.9.9.9", peer.request_id(),
+    bogus = nhrp.resolution_reply(peer.nbma, tunnel(lab, "hub1"), "10.9.9.9", peer.request_id(),
                                    client_nbma=peer.nbma, client_proto="10.9.9.9")
     peer.send(bytes(bogus), hub)
     peer.receive(lambda m: m.op == "error-indication", ANSWER_WITHIN)
@@ -200,7 +200,7 @@ def test_unsolicited_resolution_reply_gets_an_error(lab, peer, hub, capture) -> 
 def test_unsolicited_resolution_reply_is_not_cached(lab, peer, hub) -> None:
     """A reply is matched against the sender's "outstanding "request" list" by Request ID
     and source (5.2.0.1); one that matches nothing must not install a binding."""
-    bogus = build.resolution_reply(peer.nbma, tunnel(lab, "hub1"), "10.9.9.9", peer.request_id(),
+    bogus = nhrp.resolution_reply(peer.nbma, tunnel(lab, "hub1"), "10.9.9.9", peer.request_id(),
                                    client_nbma=peer.nbma, client_proto="10.9.9.9")
     peer.send(bytes(bogus), hub)
     peer.receive(lambda m: False, ANSWER_WITHIN)
@@ -217,7 +217,7 @@ def test_unique_binding_is_not_overwritten(lab, peer, hub, capture) -> None:
     cache entry for the protocol address and the cache entry has the "uniqueness" bit
     set." (5.2.3) peer1 holds a unique binding; a second NBMA address claims it."""
     thief = "172.16.99.99"
-    req = build.registration_request(thief, peer.proto, peer.proto, peer.request_id(),
+    req = nhrp.registration_request(thief, peer.proto, peer.proto, peer.request_id(),
                                      holding_time=lab.topo.dmvpn.holdtime, unique=True)
     peer.send(bytes(req), hub)
     peer.receive(lambda m: m.op == "registration-reply", ANSWER_WITHIN)

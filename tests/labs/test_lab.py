@@ -93,6 +93,27 @@ def test_lab_json_brings_the_lab_back(lab_up, lab_name) -> None:
     assert "3 received" in lab.exec("spoke1_h", "ping", "-c3", "-i", "0.3", "10.0.0.10").stdout
 
 
+def test_a_daemon_that_dies_at_start_is_named_with_its_output(lab_name, tmp_path: Path) -> None:
+    """FRR's daemons run in the foreground: one that exits before opening its vty
+    socket fails `lab up` at once, naming the node, the daemon, its exit status and
+    the file holding what it printed; the lab is taken down."""
+    tree = tmp_path / "frr" / "sbin"
+    tree.mkdir(parents=True)
+    tmp_path.chmod(0o755)
+    for daemon in ("zebra", "staticd", "nhrpd"):
+        (tree / daemon).write_text(f'#!/bin/sh\necho "{daemon}: cannot start: $*" >&2\nexit 3\n')
+        (tree / daemon).chmod(0o755)
+    out = dmvpnkit("lab", "up", "topologies/hub_2spoke.yaml", "--name", lab_name, "--phase", "3",
+                   "--frr-prefix", str(tree.parent), check=False)
+    try:
+        m = re.search(r"(\w+): zebra failed to start \(exited 3\); see (\S+\.out) and", out.stderr + out.stdout)
+        assert out.returncode != 0 and m, out.stdout + out.stderr
+        assert "zebra: cannot start: -N" in Path(m[2]).read_text()
+    finally:
+        dmvpnkit("lab", "down", "--lab", lab_name, check=False)
+    assert leftovers(lab_name) == []
+
+
 def test_mininet_cli_runs_on_the_lab(lab_up) -> None:
     """`lab cli` is Mininet's own CLI on the running lab: node names stand for their
     addresses, `net` lists the links the topology has. Driven like a user at the

@@ -95,4 +95,10 @@ class Node(Protocol):
         """Release what the harness holds open on the node (netlink sockets)."""
 
 
-__all__ = ["Node", "Completed", "CommandError", "Stream"]
+def link_mac(node: Node, iface: str) -> str:
+    """The hardware address of `iface` on `node`."""
+    ipr = node.ipr()
+    return str(ipr.get_links(ipr.link_lookup(ifname=iface)[0])[0].get_attr("IFLA_ADDRESS"))
+
+
+__all__ = ["Node", "Completed", "CommandError", "Stream", "link_mac"]

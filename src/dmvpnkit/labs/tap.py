@@ -27,6 +27,7 @@ from pathlib import Path
 from ..capture import Timeline
 from ..capture.timeline import MACS_FILE
 from .lab import Lab
+from .node import link_mac
 
 
 # IEEE 802's local experimental EtherType: nothing in a lab reads it, and the timeline
@@ -58,7 +59,7 @@ class LabCapture:
         self.dir.mkdir(parents=True, exist_ok=True)
         # Each interface's MAC tells the timeline which frames the node sent: exact,
         # where addresses mislead (a renumbered node, a NAT box).
-        self.macs = {f"{node}__{iface}": self._mac(node, iface) for node, iface in self.points}
+        self.macs = {f"{node}__{iface}": link_mac(self.lab.node(node), iface) for node, iface in self.points}
         (self.dir / MACS_FILE).write_text(json.dumps(self.macs, indent=1) + "\n")
         if self.lab.driver.ipsec is not None:
             self._keys_start()
@@ -84,11 +85,6 @@ class LabCapture:
         if stop:
             self.stop()
         return Timeline.from_dir(self.dir, self.lab.topo.nbma_names())
-
-    def _mac(self, node: str, iface: str) -> str:
-        ipr = self.lab.node(node).ipr()
-        link = ipr.get_links(ipr.link_lookup(ifname=iface)[0])[0]
-        return str(link.get_attr("IFLA_ADDRESS"))
 
     def _keys(self, node: str, what: str) -> Path:
         return self.dir / f"xfrm__{node}.{what}.txt"

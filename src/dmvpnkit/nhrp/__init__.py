@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         traffic_indication,
     )
     from dmvpnkit.nhrp.layer import (
+        EXPERIMENTAL_EXT_TYPE,
         EXTENSION_CLASSES,
         NHRP,
         NHRPCIE,
@@ -56,8 +57,8 @@ __all__ = [
     "purge_request", "registration_reply", "registration_request", "resolution_reply",
     "resolution_request", "traffic_indication",
     # dmvpnkit.nhrp.layer
-    "EXTENSION_CLASSES", "NHRP", "NHRPCIE", "NHRPErrorIndication", "NHRPExtAuthentication",
-    "NHRPExtEnd", "NHRPExtension", "NHRPExtForwardTransit", "NHRPExtNATAddress",
+    "EXPERIMENTAL_EXT_TYPE", "EXTENSION_CLASSES", "NHRP", "NHRPCIE", "NHRPErrorIndication",
+    "NHRPExtAuthentication", "NHRPExtEnd", "NHRPExtension", "NHRPExtForwardTransit", "NHRPExtNATAddress",
     "NHRPExtResponderAddress", "NHRPExtReverseTransit", "NHRPExtVendorPrivate",
     "NHRPPurgeReply", "NHRPPurgeRequest", "NHRPRegistrationReply", "NHRPRegistrationRequest",
     "NHRPResolutionReply", "NHRPResolutionRequest", "NHRPTrafficIndication",

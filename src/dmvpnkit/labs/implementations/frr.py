@@ -26,7 +26,7 @@ import jinja2
 from ..procs import kill_all, pids_from_files
 from ..underlay import add_rules
 from ..views import CacheEntry, NhsEntry, Shortcut
-from . import VIEWS, ContainerPlan, Driver, ImplementationError
+from . import VIEWS, ContainerPlan, Driver, ImplementationError, Setup
 from .view import DmvpnView
 
 FRR_LIB = Path("/usr/lib/frr")
@@ -164,6 +164,10 @@ class FrrDriver(Driver):
     views = VIEWS
     ipsec_couplings = ("trap",)     # nhrpd's `tunnel protection vici` needs a patched charon
 
+    def __init__(self, setup: Setup):
+        super().__init__(setup)
+        self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}    # (node, daemon): handle
+
     def pathspace(self, node: str) -> str:
         return self.backend.node(node).id
 
@@ -204,10 +208,14 @@ class FrrDriver(Driver):
                 (d / "frr.conf").write_text(render(self.setup.view(node.name)))
 
     def start(self) -> None:
-        """Start every daemon of every DMVPN node; returns once all have daemonised.
+        """Start every daemon of every DMVPN node; returns once each listens on its vty
+        socket, which FRR opens only after reading its config.
 
         All zebras first, then staticd and nhrpd everywhere once their zebra
-        listens: node by node would serialise each zebra's start-up wait.
+        listens: node by node would serialise each zebra's start-up wait. The
+        daemons run in the foreground (no `-d`): daemonising forks a process whose
+        libraries are already mapped, and in the UML lab kernel that fork and the
+        copy-on-write faults after it cost ~0.1 s per daemon.
         """
         nodes = self.nodes
         for name in nodes:
@@ -220,32 +228,40 @@ class FrrDriver(Driver):
                 shutil.chown(d, "frr", "frr")
         if nodes:       # one node's file stands for all: the same writer, in sibling directories
             readable_by_frr(self.dir / "nodes" / nodes[0] / "frr.conf")
-        zebras = {name: self._spawn(name, "zebra") for name in nodes}
-        procs = [(name, "zebra", p) for name, p in zebras.items()]
-        for name, p in zebras.items():
-            self._wait_socket(name, "zebra", p)
-            procs += [(name, d, self._spawn(name, d)) for d in DAEMONS if d != "zebra"]
-        for node, daemon, p in procs:
-            if p.wait(timeout=30) != 0:
-                raise RuntimeError(f"{node}: {daemon} failed to start (exit {p.returncode}); "
-                                   f"see {self.dir / 'nodes' / node / (daemon + '.log')}")
+        zebras = [self._spawn(name, "zebra") for name in nodes]
+        others = []
+        for zebra in zebras:
+            self._wait_socket(*zebra)
+            others += [self._spawn(zebra[0], d) for d in DAEMONS if d != "zebra"]
+        for started in others:
+            self._wait_socket(*started)
 
-    def _spawn(self, node: str, daemon: str) -> subprocess.Popen:
+    def _spawn(self, node: str, daemon: str) -> tuple[str, str]:
         d = self.dir / "nodes" / node
         ps = self.pathspace(node)
-        argv = [str(binary(self.setup.variables, daemon)), "-N", ps, "-d", "-P", "0",
+        argv = [str(binary(self.setup.variables, daemon)), "-N", ps, "-P", "0",
                 "-i", str(self._pid_file(node, daemon)), "-f", str(d / "frr.conf"),
                 "--log", f"file:{d / (daemon + '.log')}", "--log-level", "debug"]
-        return self.backend.node(node).popen(argv, in_image=True)
+        # What a daemon prints before its log is open (a bad option, a missing
+        # library) goes to <daemon>.out; its own session keeps a terminal's Ctrl-C
+        # from stopping it before the lab's teardown does.
+        with open(d / f"{daemon}.out", "wb") as out:
+            self._procs[node, daemon] = self.backend.node(node).popen(
+                argv, stdout=out, stderr=out, new_session=True, in_image=True)
+        return node, daemon
 
     def _pid_file(self, node: str, daemon: str) -> Path:
         return RUN_DIR / self.pathspace(node) / f"{daemon}.pid"
 
-    def _wait_socket(self, node: str, daemon: str, p: subprocess.Popen, timeout: float = 20) -> None:
+    def _wait_socket(self, node: str, daemon: str, timeout: float = 20) -> None:
+        p = self._procs[node, daemon]
         deadline = time.monotonic() + timeout
         while not self.sock(node, daemon).exists():
-            if time.monotonic() > deadline or (p.poll() not in (None, 0)):
-                raise RuntimeError(f"{node}: {daemon} did not open its vty socket")
+            if p.poll() is not None or time.monotonic() > deadline:
+                d = self.dir / "nodes" / node
+                why = f"exited {p.returncode}" if p.returncode is not None else f"no vty socket after {timeout:.0f} s"
+                raise RuntimeError(f"{node}: {daemon} failed to start ({why}); "
+                                   f"see {d / (daemon + '.out')} and {d / (daemon + '.log')}")
             time.sleep(0.02)
 
     def stop_daemon(self, node: str, daemon: str = "nhrpd") -> None:
@@ -256,15 +272,25 @@ class FrrDriver(Driver):
         except (OSError, ValueError):
             raise RuntimeError(f"{node}: {daemon} is not running (no {pid_file})") from None
         kill_all([pid])
+        self._reap((node, daemon))
         for f in (pid_file, self.sock(node, daemon)):
             f.unlink(missing_ok=True)
 
+    def _reap(self, only: tuple[str, str] | None = None) -> None:
+        """Collect the exit of daemons already killed by pid (all, or `only` this
+        (node, daemon)). A handle that outlives its daemon (clab's docker client) is killed."""
+        for key in [only] if only else list(self._procs):
+            p = self._procs.pop(key, None)
+            if p is None:
+                continue
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
     def start_daemon(self, node: str, daemon: str = "nhrpd") -> None:
-        p = self._spawn(node, daemon)
-        if p.wait(timeout=30) != 0:
-            raise RuntimeError(f"{node}: {daemon} failed to start (exit {p.returncode}); "
-                               f"see {self.dir / 'nodes' / node / (daemon + '.log')}")
-        self._wait_socket(node, daemon, p)
+        self._wait_socket(*self._spawn(node, daemon))
 
     def reload(self, node: str) -> None:
         """FRR's own reload: frr-reload.py (Debian: frr-pythontools) diffs the node's frr.conf
@@ -287,6 +313,7 @@ class FrrDriver(Driver):
         """Stop every daemon this driver started, by the pid files they wrote."""
         kill_all([pid for node in self.nodes for pid in pids_from_files(
             (RUN_DIR / self.pathspace(node)).glob("*.pid"), self.backend.node(node).pids())])
+        self._reap()
         for node in self.nodes:
             for f in (RUN_DIR / self.pathspace(node)).glob("*"):
                 f.unlink(missing_ok=True)
