@@ -12,7 +12,7 @@ from scapy.utils import wrpcap
 
 from dmvpnkit.capture import ExpectationFailed, Timeline, expect, expect_all, expect_none, expect_reply
 from dmvpnkit.capture.pcap import PcapError
-from dmvpnkit.capture.timeline import MACS_FILE
+from dmvpnkit.capture.timeline import MACS_FILE, BadMatch
 from dmvpnkit.cli.main import main
 from dmvpnkit.nhrp import build
 
@@ -87,6 +87,28 @@ def test_expect_helpers_show_the_timeline(lab_pcaps: Path) -> None:
     assert e.value.mark is not None and e.value.mark.data.startswith("icmp")
     with pytest.raises(ExpectationFailed, match="no packet matched .*op='purge-request'"):
         expect(tl, "a purge", op="purge-request")
+
+
+@pytest.mark.parametrize("match, why", [
+    ({"op": "registration-requst"}, "not an NHRP op"),
+    ({"op": 9}, "not an NHRP op"),
+    ({"reqest_id": 2}, "'reqest_id' is neither an event field"),
+    ({"request_id": "2"}, "a str, where the field holds int"),
+    ({"after": "30"}, "a str, where the field holds int or float"),
+    ({"gre": 1}, "a int, where the field holds bool"),
+    ({"direction": "outbound"}, "one of 'in', 'out', '?'"),
+])
+def test_a_match_that_can_never_hold_is_an_error(lab_pcaps: Path, match: dict, why: str) -> None:
+    """A misspelt op or field would match nothing, and expect_none would pass without
+    testing anything: every helper refuses it, on a full timeline and on an empty one."""
+    tl = Timeline.from_dir(lab_pcaps, NAMES)
+    for timeline in (tl, Timeline([], NAMES)):
+        for helper in (expect, expect_all, expect_none):
+            with pytest.raises(BadMatch, match=why):
+                helper(timeline, "a probe", **match)
+        with pytest.raises(BadMatch, match=why):
+            timeline.where(**match)
+    expect_none(tl, "a purge", op="purge-request", direction="out", after=0, gre=True)  # all valid
 
 
 def test_undecodable_nhrp_is_an_event_with_its_error(tmp_path: Path) -> None:

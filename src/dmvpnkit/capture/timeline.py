@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, overload
 
-from ..nhrp.model import DecodeError, Message, Op, decode
+from ..nhrp.model import OP_NAMES, DecodeError, Message, Op, decode
 from . import pcap
 from .esp import EspError, Keyring
 
@@ -260,7 +260,10 @@ class Timeline(Sequence[Event]):
         return len(self.events)
 
     def where(self, pred: Callable[[Event], bool] | None = None, **match: Any) -> Timeline:
-        """Events for which `pred` holds and every `match` key matches (see `matches`)."""
+        """Events for which `pred` holds and every `match` key matches (see `matches`).
+        The keys are checked first (`check_match`), so a misspelt one fails even on a
+        timeline it would have matched nothing in."""
+        check_match(match)
         return Timeline((e for e in self.events if (pred is None or pred(e)) and matches(e, **match)),
                         self.names)
 
@@ -314,6 +317,40 @@ def _macs(directory: Path) -> dict[str, bytes]:
     except (OSError, ValueError):
         return {}
     return {k: bytes.fromhex(v.replace(":", "")) for k, v in doc.items() if isinstance(v, str)}
+
+
+class BadMatch(TypeError):
+    """A `where`/`expect*` key or value that can never match an event: a misspelt op
+    or field, or a value of the wrong type. It is the case's error, not a finding."""
+
+
+_NUMBER = (int, float)
+EVENT_MATCH: dict[str, tuple[type, ...]] = {
+    "node": (str,), "src": (str,), "dst": (str,), "iface": (str,), "direction": (str,), "gre": (bool,),
+    "esp": (bool, int), "encap": (bool, str), "after": _NUMBER, "before": _NUMBER, "data": (str,),
+    "op": (str, int)}
+DIRECTIONS = ("in", "out", "?")
+_FIELD_TYPES = {"int": (int,), "str": (str,), "bytes": (bytes,), "bool": (bool,)}
+NHRP_MATCH: dict[str, tuple[type, ...]] = {
+    f.name: _FIELD_TYPES.get(str(f.type), (tuple,)) for f in dataclasses.fields(Message)}
+
+
+def check_match(match: dict[str, Any]) -> None:
+    """Raise BadMatch for a key that names neither an event field nor an NHRP message
+    field, an op that is not an NHRP op, or a value of a type the field never holds."""
+    for k, v in match.items():
+        want = EVENT_MATCH.get(k) or NHRP_MATCH.get(k)
+        if want is None:
+            raise BadMatch(f"match key {k!r} is neither an event field ({', '.join(EVENT_MATCH)}) nor an "
+                           f"NHRP message field ({', '.join(NHRP_MATCH)})")
+        if not isinstance(v, want) or (isinstance(v, bool) and bool not in want):
+            raise BadMatch(f"match key {k}={v!r}: a {type(v).__name__}, where the field holds "
+                           f"{' or '.join(t.__name__ for t in want)}")
+        if k == "op" and (v not in OP_NAMES.values() if isinstance(v, str) else v not in OP_NAMES):
+            raise BadMatch(f"match key op={v!r} is not an NHRP op (one of {', '.join(OP_NAMES.values())}, "
+                           f"or their numbers {min(OP_NAMES)}-{max(OP_NAMES)})")
+        if k == "direction" and v not in DIRECTIONS:
+            raise BadMatch(f"match key direction={v!r}: one of {', '.join(map(repr, DIRECTIONS))}")
 
 
 def matches(e: Event, **match: Any) -> bool:
