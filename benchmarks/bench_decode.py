@@ -6,21 +6,29 @@ decoding it: ``dmvpnkit.nhrp.decode`` alone, and the whole capture into a timeli
 Prints packets/s for decode() alone (NHRP bytes already cut out of the frames), for
 scapy's RawPcapReader + locating NHRP + decode(), and for `Timeline.from_pcaps` (our
 pcap reader, every frame an event, sorted): what `dmvpnkit decode` and the suite do.
+
+Then the same frames as pcapng (`editcap -F pcapng`): frames/s read by our reader and
+by the pcapng readers on PyPI that are installed (scapy's RawPcapNgReader; dpkt and
+python-pcapng when present: `pip install dpkt python-pcapng`), and the timeline from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import struct
+import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from scapy.layers.inet import ICMP, IP
 from scapy.utils import RawPcapReader, RawPcapWriter, checksum
 
 from dmvpnkit.capture import Timeline
+from dmvpnkit.capture.pcap import read
 from dmvpnkit.nhrp import (
     NHRPExtAuthentication,
     NHRPExtForwardTransit,
@@ -128,11 +136,56 @@ def main() -> None:
         tl = Timeline.from_pcaps([pcap])
         timeline = time.perf_counter() - t0
 
+        pcapng = pcapng_figures(pcap)
+
     assert all(decode(b).chksum_ok for b in nhrp[:1000])
     print(f"{len(nhrp)} NHRP of {len(frames)} frames; reading the pcap: {read:.2f}s")
     print(f"decode() alone:            {len(nhrp) / alone:,.0f} NHRP packets/s")
     print(f"read + locate + decode():  {len(frames) / whole:,.0f} frames/s")
     print(f"capture -> timeline:       {len(tl) / timeline:,.0f} frames/s ({len(tl)} events in {timeline:.2f}s)")
+    for name, rate in pcapng:
+        print(f"{name + ':':<27}{rate:>8,.0f} frames/s")
+
+
+def _rate(count: Callable[[], int]) -> float:
+    t0 = time.perf_counter()
+    n = count()
+    return n / (time.perf_counter() - t0)
+
+
+def pcapng_figures(pcap: Path) -> list[tuple[str, float]]:
+    """Frames/s of each reader over the pcap and its pcapng copy (needs editcap)."""
+    editcap = shutil.which("editcap")
+    if editcap is None:
+        return [("pcapng (no editcap to make one)", 0.0)]
+    ng = pcap.with_suffix(".pcapng")
+    subprocess.run([editcap, "-F", "pcapng", str(pcap), str(ng)], check=True)
+    out = [("read pcap, ours", _rate(lambda: sum(1 for _r in read(pcap)))),
+           ("read pcapng, ours", _rate(lambda: sum(1 for _r in read(ng))))]
+    from scapy.utils import RawPcapNgReader
+    out.append(("read pcapng, scapy", _rate(lambda: sum(1 for _r in RawPcapNgReader(str(ng))))))
+    try:
+        import dpkt
+    except ImportError:
+        pass
+    else:           # reads only the first interface's link type and resolution
+        def by_dpkt() -> int:
+            with ng.open("rb") as f:
+                return sum(1 for _r in dpkt.pcapng.Reader(f))
+        out.append(("read pcapng, dpkt", _rate(by_dpkt)))
+    try:
+        from pcapng import FileScanner
+        from pcapng.blocks import EnhancedPacket
+    except ImportError:
+        pass
+    else:
+        def by_python_pcapng() -> int:
+            with ng.open("rb") as f:
+                return sum(1 for b in FileScanner(f) if isinstance(b, EnhancedPacket) and b.packet_data)
+        out.append(("read pcapng, python-pcapng", _rate(by_python_pcapng)))
+    tl_rate = _rate(lambda: len(Timeline.from_pcaps([ng])))
+    out.append(("pcapng -> timeline", tl_rate))
+    return out
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ class Timeline(Sequence[Event]):
 
     @classmethod
     def from_pcaps(cls, paths: Iterable[Path], names: dict[str, str] | None = None) -> Timeline:
-        """Capture files named `<node>__<iface>.pcap` (any other name: node = file stem).
+        """Capture files (pcap or pcapng) named `<node>__<iface>.pcap` (any other name:
+        node = file stem).
         ESP is decrypted with the keys of the `xfrm__<node>.txt` files beside them."""
         names = names or {}
         events: list[Event] = []
@@ -246,7 +247,7 @@ class Timeline(Sequence[Event]):
 
     @classmethod
     def from_dir(cls, directory: Path, names: dict[str, str] | None = None) -> Timeline:
-        return cls.from_pcaps(sorted(Path(directory).glob("*.pcap")), names)
+        return cls.from_pcaps(pcap.capture_files(directory), names)
 
     @overload
     def __getitem__(self, i: int) -> Event: ...

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from ..capture import Timeline
+from ..capture.pcap import capture_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="print the NHRP timeline of captures",
-                       description="Merge captures (files named <node>__<iface>.pcap, or directories of "
-                                   "them) into one time-ordered, decoded timeline.")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PCAP|DIR")
+                       description="Merge captures (pcap or pcapng files named <node>__<iface>.pcap, "
+                                   "or directories of them) into one time-ordered, decoded timeline.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="CAPTURE|DIR")
     p.add_argument("--json", action="store_true", help="one JSON array of events")
     p.add_argument("--nhrp", action="store_true", help="NHRP packets only")
     p.add_argument("--node", action="append", help="only this node's view (repeatable)")
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for p in args.paths:
         if p.is_dir():
-            files.extend(sorted(p.glob("*.pcap")))
+            files.extend(capture_files(p))
         elif p.exists():
             files.append(p)
         else:

@@ -15,8 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..capture.pcap import capture_files
+
 CONFIG_SUFFIXES = (".conf", ".yaml", ".yml")
-LOG_SUFFIXES = (".log",)
+LOG_SUFFIXES = (".log", ".out")     # .out: what a daemon printed before its log was open
 
 
 def lab_info(topo: Any) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def collect(lab_dir: Path | str, pcap_dirs: Iterable[Path | str] = ()) -> dict[s
     `capture`, the lab's bring-up capture, a module fixture's), and the lab's configs
     and logs. Absolute paths; `from_records` makes them relative to the report."""
     lab_dir = Path(lab_dir)
-    pcaps = [p for d in pcap_dirs for p in sorted(Path(d).glob("*.pcap"))]
+    pcaps = [p for d in pcap_dirs for p in capture_files(d)]
     configs = [lab_dir / "lab.json"] if (lab_dir / "lab.json").exists() else []
     logs: list[Path] = []
     for f in sorted((lab_dir / "nodes").glob("*/*")) if (lab_dir / "nodes").is_dir() else []:
