@@ -53,9 +53,9 @@ def expect_reply(tl: Timeline, request: Event, what: str = "") -> Event:
     request ID and source protocol address."""
     assert request.nhrp is not None
     m = request.nhrp
+    key = (m.op_type, m.request_id, m.src_proto)
     same = [p for p in tl.pairs() if p.request.node == request.node and p.request.ts <= request.ts
-            and (p.request.nhrp.op_type, p.request.nhrp.request_id, p.request.nhrp.src_proto)
-            == (m.op_type, m.request_id, m.src_proto)]
+            and (q := p.request.nhrp) is not None and (q.op_type, q.request_id, q.src_proto) == key]
     if same and same[-1].reply is not None:
         return same[-1].reply
     raise ExpectationFailed(what or f"expected a reply to {m.op} id={m.request_id} on {request.node}; none seen",

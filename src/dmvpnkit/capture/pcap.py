@@ -79,7 +79,7 @@ def read(path: Path) -> Iterator[Record]:
 
 def _outgoing(linktype: int, data: bytes) -> bool | None:
     if linktype == LINUX_SLL and len(data) >= 2:
-        return struct.unpack_from(">H", data, 0)[0] == 4
+        return data[0:2] == b"\x00\x04"
     if linktype == LINUX_SLL2 and len(data) >= 11:
         return data[10] == 4
     return None

@@ -287,8 +287,8 @@ class Timeline(Sequence[Event]):
                     open_[key] = len(out)
                     out.append(Pair(e, None))
             else:
-                i = open_.pop((e.node, m.op_type, m.request_id, m.src_proto), None)
-                if i is not None:
+                i = open_.pop((e.node, m.op_type, m.request_id, m.src_proto), -1)
+                if i >= 0:
                     out[i] = Pair(out[i].request, e, out[i].resends)
         return out
 

@@ -17,6 +17,7 @@ How NHRP and IKE are coupled is what the implementation declares (`ipsec_couplin
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -64,8 +65,7 @@ class StrongswanDriver:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def version(self) -> str:
-        out = subprocess.run([str(CHARON), "--version"], capture_output=True, text=True).stdout
-        return out.strip().splitlines()[0] if out.strip() else "strongSwan (unknown version)"
+        return _charon_version()
 
     def run_dir(self, node: str) -> Path:
         return self.lab.node(node).run_dir / "ipsec"
@@ -194,3 +194,10 @@ class StrongswanDriver:
     def established(self, node: str) -> dict[str, IkeSa]:
         """remote NBMA address -> the ESTABLISHED IKE SA with an INSTALLED child."""
         return {sa.remote_host: sa for sa in self.sas(node) if sa.up}
+
+
+@functools.lru_cache(maxsize=1)
+def _charon_version() -> str:
+    """charon's version line, once per process (each lab records it)."""
+    out = subprocess.run([str(CHARON), "--version"], capture_output=True, text=True).stdout
+    return out.strip().splitlines()[0] if out.strip() else "strongSwan (unknown version)"

@@ -45,11 +45,14 @@ class LabCapture:
         self.lab = lab
         self.dir = out_dir
         topo = lab.topo
-        self.points = [(n, topo.nodes[n].nbma_iface) for n in (nodes or [n.name for n in topo.nodes.values()
-                                                                          if n.is_dmvpn])]
+        names = nodes or [n.name for n in topo.nodes.values() if n.is_dmvpn]
+        bare = [n for n in names if not topo.nodes[n].nbma_iface]
+        if bare:
+            raise TapError(f"no NBMA interface to capture on {', '.join(bare)} (not DMVPN nodes)")
+        self.points = [(n, str(topo.nodes[n].nbma_iface)) for n in names]
         self.nodes = list(dict.fromkeys(n for n, _ in self.points))
-        self.procs: list[tuple[str, str, subprocess.Popen]] = []
-        self.keylogs: list[subprocess.Popen] = []
+        self.procs: list[tuple[str, str, subprocess.Popen[bytes]]] = []
+        self.keylogs: list[subprocess.Popen[bytes]] = []
         self.macs: dict[str, str] = {}
 
     def path(self, node: str, iface: str) -> Path:
@@ -69,14 +72,14 @@ class LabCapture:
             self.procs.append((node, iface, p))
         deadline = time.monotonic() + timeout
         for node, iface, p in self.procs:
-            seen = b""
+            seen, err = b"", p.stderr
             while b"listening on" not in seen:
                 left = deadline - time.monotonic()
-                if left <= 0 or p.poll() is not None:
+                if err is None or left <= 0 or p.poll() is not None:
                     self.stop()
                     raise TapError(f"tcpdump on {node}:{iface} did not start: {seen.decode(errors='replace')}")
-                if select.select([p.stderr], [], [], left)[0]:
-                    seen += p.stderr.read1(4096)
+                if select.select([err], [], [], left)[0]:
+                    seen += os.read(err.fileno(), 4096)
 
     def timeline(self, stop: bool = True) -> Timeline:
         """Decode what was captured: after stopping (flushing every pcap), or, with
