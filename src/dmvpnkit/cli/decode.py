@@ -9,7 +9,7 @@ from ..capture import Timeline
 from ..capture.pcap import capture_files
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("decode", help="print the NHRP timeline of captures",
                        description="Merge captures (pcap or pcapng files named <node>__<iface>.pcap, "
                                    "or directories of them) into one time-ordered, decoded timeline.")

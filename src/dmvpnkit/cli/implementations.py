@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 from pathlib import Path
 
 from ..labs import implementations
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("implementations", help="installed DMVPN implementations: versions, features, IPsec")
     p.add_argument("--frr-prefix", type=Path, metavar="DIR", help="report FRR from this tree")
     p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     p.set_defaults(func=cmd_implementations)
 
 
-def describe(name: str, variables: dict[str, str]) -> dict[str, object]:
+def describe(name: str, variables: dict[str, str]) -> dict[str, Any]:
     row: dict[str, object] = {"name": name, "from": implementations.origin(name)}
     try:
         cls = implementations.get(name)

@@ -32,7 +32,7 @@ REGISTRY = Path("/run/dmvpnkit/labs")
 DEFAULT_LAB_ROOT = Path("labs-run")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     lab = sub.add_parser("lab", help="bring DMVPN labs up and down, look inside them")
     cmds = lab.add_subparsers(dest="lab_command", required=True)
 

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return int(args.func(args))
     except (RuntimeError, ValueError, OSError) as e:
         # Our errors carry their evidence in the message; a traceback would bury it.
         if os.environ.get("DMVPNKIT_DEBUG"):

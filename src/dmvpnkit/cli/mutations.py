@@ -20,7 +20,7 @@ from ..nhrpd.faults import Fault
 WORSE = {"PASS": 0, "SKIP": 0, "UNIMPLEMENTED": 0, "INFO": 1, "NON-STRICT": 1, "FAIL": 2, "FLAKY": 2, "ERROR": 2}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("mutations", help="run the suite against nhrpd once per fault switch",
                        description=__doc__)
     p.add_argument("--switch", action="append", metavar="NAME",

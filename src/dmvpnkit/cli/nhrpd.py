@@ -7,7 +7,7 @@ import argparse
 from ..nhrpd.__main__ import add_arguments, run
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("nhrpd", help="run dmvpnkit's own NHRP node, or show its state",
                        description="dmvpnkit's reference NHRP node (hub or spoke)")
     add_arguments(p)

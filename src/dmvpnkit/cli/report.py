@@ -20,7 +20,7 @@ from ..reports.model import results_path
 DEFAULT_MERGE_OUT = Path("reports/merged")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     rep = sub.add_parser("report", help="render, merge and summarise conformance reports")
     rep.set_defaults(func=run)
     cmds = rep.add_subparsers(dest="report_command", required=True)

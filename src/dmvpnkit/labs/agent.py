@@ -30,11 +30,12 @@ import termios
 import time
 import tty
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
 class _Job:
-    proc: subprocess.Popen
+    proc: subprocess.Popen[bytes]
     fds: dict[int, int] = field(default_factory=dict)   # our read fd -> stream number
     stdin_fd: int | None = None
     exited_at: float | None = None
@@ -52,7 +53,7 @@ class Agent:
         self.buf = b""
         self.running = True
 
-    def send(self, msg: dict) -> None:
+    def send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
         while data:
             n = os.write(self.fd, data)
@@ -91,7 +92,7 @@ class Agent:
                 except (ValueError, KeyError, TypeError) as e:
                     self.send({"error": f"bad request {line[:200]!r}: {e}"})
 
-    def _handle(self, msg: dict) -> None:
+    def _handle(self, msg: dict[str, Any]) -> None:
         op = msg["op"]
         if op == "run":
             self._start(msg)
@@ -151,7 +152,7 @@ class Agent:
             except ProcessLookupError:
                 pass
 
-    def _start(self, msg: dict) -> None:
+    def _start(self, msg: dict[str, Any]) -> None:
         jid = msg["id"]
         env = {**os.environ, **msg.get("env", {}), "DMVPNKIT_IN_GUEST": "1"}
         try:

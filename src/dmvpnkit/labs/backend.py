@@ -35,6 +35,8 @@ class Backend(Protocol):
     topo: Topology
     lab_dir: Path
 
+    def __init__(self, lab: str, topo: Topology, lab_dir: Path) -> None: ...
+
     @classmethod
     def available(cls) -> str | None:
         """None when this machine can run the backend, else the exact reason why not."""

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from .impairment import Impairment, check_direction
 from .lab import Lab
+from .spec import Node
 from .underlay import IPTABLES
 
 
@@ -48,7 +49,7 @@ class Faults:
     def __init__(self, lab: Lab):
         self.lab = lab
 
-    def _node(self, name: str):
+    def _node(self, name: str) -> Node:
         node = self.lab.topo.nodes.get(name)
         if node is None or node.nbma_iface is None:
             raise FaultError(f"{name!r} is not a DMVPN node of lab {self.lab.name}")
@@ -58,7 +59,7 @@ class Faults:
     def link_loss(self, node: str) -> Iterator[Fault]:
         """Everything in or out of the node's NBMA interface is dropped, as when its
         uplink is cut; the interface and its routes stay as they were."""
-        iface = self._node(node).nbma_iface
+        iface = str(self._node(node).nbma_iface)
         rules = [["INPUT", "-i", iface], ["OUTPUT", "-o", iface], ["FORWARD", "-i", iface],
                  ["FORWARD", "-o", iface]]
         added = []
@@ -97,14 +98,14 @@ class Faults:
         """Renumber the node's NBMA address into a fresh /30 (as a DHCP lease change
         would), yield it (`address`), and renumber it back afterwards."""
         n = self._node(node)
-        upstream = n.nbma_iface               # the veth is named after the peer node
-        old = n.iface(n.nbma_iface).address
+        upstream = str(n.nbma_iface)          # the veth is named after the peer node
+        old = n.iface(upstream).address
         old_gw = n.gateway
         new_net = self._free_net(old.network)
         new_gw, new_ip = list(new_net.hosts())[:2]
         up, me = self.lab.node(upstream).ipr(), self.lab.node(node).ipr()
         up_idx = up.link_lookup(ifname=node)[0]
-        me_idx = me.link_lookup(ifname=n.nbma_iface)[0]
+        me_idx = me.link_lookup(ifname=upstream)[0]
         plen = old.network.prefixlen
         fault = NbmaChange(address=new_ip)
         fault.act()

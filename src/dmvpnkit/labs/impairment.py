@@ -83,7 +83,7 @@ def tc_command(ifname: str, imp: Impairment) -> str:
 def check_direction(direction: str) -> Direction:
     if direction not in DIRECTIONS:
         raise ImpairmentError(f"direction {direction!r}: use one of {', '.join(DIRECTIONS)}")
-    return direction  # type: ignore[return-value]
+    return direction
 
 
 __all__ = ["Impairment", "ImpairmentError", "NoNetem", "Direction", "DIRECTIONS", "check_direction", "tc_command"]

@@ -62,7 +62,7 @@ class StrongswanDriver:
         self.dir = lab_dir
         self.ipsec = ipsec
         self.coupling = coupling            # node -> "trap" | "vici"
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def version(self) -> str:
         return _charon_version()
@@ -164,6 +164,7 @@ class StrongswanDriver:
     def stop_node(self, node: str) -> None:
         """Stop one node's charon as an admin would (SIGTERM: it removes its SAs and policies)."""
         p = self.procs.pop(node, None)
+        pid: int | None
         try:
             pid = int((self.run_dir(node) / "charon.pid").read_text())
         except (OSError, ValueError):

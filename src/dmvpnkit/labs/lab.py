@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .. import __version__
 from . import backend as backends
@@ -28,6 +28,9 @@ from .ipsec import StrongswanDriver
 from .node import Node
 from .spec import Ipsec, Topology
 from .views import CacheEntry, NhsEntry, Shortcut
+
+if TYPE_CHECKING:
+    from .tap import LabCapture
 
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FRR, Cisco)
@@ -195,17 +198,18 @@ def wait_until(what: str, probe: Callable[[], T], timeout: float, interval: floa
                ok: Callable[[T], bool] = bool) -> T:
     """Poll `probe` until `ok(value)`; on timeout the last value is the error's evidence."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: object = None
     while True:
         try:
-            last = probe()
+            value = probe()
         except Unimplemented:
             raise                   # declared missing: waiting will not bring it
         except Exception as e:  # noqa: BLE001 - daemons may not answer yet; keep the evidence
             last = e
         else:
-            if ok(last):
-                return last
+            if ok(value):
+                return value
+            last = value
         if time.monotonic() > deadline:
             raise ConvergenceTimeout(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
         time.sleep(interval)
@@ -242,6 +246,10 @@ class Lab:
     ipsec_auth: str = ""                    # "psk" | "cert": overrides the topology's
     backend_name: str = backends.DEFAULT    # netns | mininet | clab | an installed one
     variables: dict[str, str] = field(default_factory=dict)     # for the implementations: frr_prefix=DIR
+    # Kept by the pytest plugin for the cases: the capture of bring-up (started before
+    # the daemons), and the implementations' versions once the lab is up.
+    bringup: LabCapture | None = field(default=None, repr=False, compare=False)
+    versions: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -410,7 +418,8 @@ def counters(node: Node) -> dict[str, dict[str, int]]:
 def read_lab_json(lab_dir: Path) -> dict[str, Any]:
     path = lab_dir / "lab.json"
     try:
-        return json.loads(path.read_text())
+        doc: dict[str, Any] = json.loads(path.read_text())
+        return doc
     except FileNotFoundError:
         raise LabError(f"{path}: no such lab (lab.json missing)") from None
     except ValueError as e:

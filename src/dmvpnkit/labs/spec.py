@@ -269,7 +269,7 @@ class _Validator:
                          f"allowed here: {', '.join(sorted(allowed))}")
         return m
 
-    def _int(self, m: dict, key: str, path: str, default: int | None, lo: int, hi: int) -> int | None:
+    def _int(self, m: dict[str, Any], key: str, path: str, default: int | None, lo: int, hi: int) -> int | None:
         v = m.get(key, default)
         if v is None:
             return None
@@ -369,7 +369,8 @@ class _Validator:
                 node_psk[n] = per["psk"]
         return Ipsec(**out, node_psk=node_psk)
 
-    def _build(self, name, doc, phase, dmvpn, pools, router, sections, seen) -> Topology:
+    def _build(self, name: str, doc: dict[str, Any], phase: int, dmvpn: Dmvpn, pools: dict[str, IPv4Network | None],
+               router: str, sections: dict[str, dict[str, Any]], seen: dict[str, str]) -> Topology:
         hubs, spokes, nats = sections["hub"], sections["spoke"], sections["nat"]
         alloc = _Allocator(pools)
         ifaces: dict[str, list[Iface]] = {router: []}
@@ -389,7 +390,7 @@ class _Validator:
             ifaces.setdefault(b, []).append(Iface(a, IPv4Interface(f"{b_ip}/{net.prefixlen}"), a))
             links.append(Link(a, b, net))
 
-        def uplink(node: str, spec: dict, key: str, path: str) -> tuple[str, IPv4Address]:
+        def uplink(node: str, spec: dict[str, Any], key: str, path: str) -> tuple[str, IPv4Address]:
             """Connect a node to the router (or its NAT box); return (iface, gateway)."""
             behind = spec.get("behind")
             upstream = router
@@ -489,9 +490,9 @@ class _Validator:
         nodes = {router: Node(router, "router", ifaces=tuple(ifaces[router])), **nodes}
         lans = [n.lan for n in nodes.values() if n.lan is not None]
         summary = pools["lan_pool"] or IPv4Network("10.0.0.0/12")
-        for n in nodes.values():
-            if n.lan is not None and not n.lan.subnet_of(summary):
-                self.err(f"{n.role}s.{n.name}.lan", f"{n.lan} is outside addressing.lan_pool {summary}",
+        for member in nodes.values():
+            if member.lan is not None and not member.lan.subnet_of(summary):
+                self.err(f"{member.role}s.{member.name}.lan", f"{member.lan} is outside addressing.lan_pool {summary}",
                          "spokes route the LAN summary to the hub")
         for i, x in enumerate(lans):
             for y in lans[i + 1:]:
@@ -562,7 +563,8 @@ def to_dict(topo: Topology) -> dict[str, Any]:
         if hasattr(v, "__dataclass_fields__"):
             return {k: conv(getattr(v, k)) for k in v.__dataclass_fields__}
         return v
-    return conv(topo)
+    out: dict[str, Any] = conv(topo)
+    return out
 
 
 __all__ = ["Topology", "Ipsec", "Node", "Iface", "Link", "Dmvpn", "SpecError", "Issue", "Impairment", "load",

@@ -132,7 +132,7 @@ class Supervisor:
                         conn, _ = self.listener.accept()
                         self.clients[conn] = {"buf": b"", "ids": {}}
                         self.sel.register(conn, selectors.EVENT_READ, "client")
-                    else:
+                    elif isinstance(key.fileobj, socket.socket):
                         self._from_client(key.fileobj)
         finally:
             if owner_fd is not None:
@@ -208,7 +208,7 @@ class Supervisor:
             self._to_guest({"op": "signal", "id": gid, "sig": int(signal.SIGKILL)})
             self.routes.pop(gid, None)
 
-    def _to_guest(self, msg: dict) -> None:
+    def _to_guest(self, msg: dict[str, Any]) -> None:
         self.to_guest.append(json.dumps(msg).encode() + b"\n")
         self._pump()
 
@@ -328,7 +328,7 @@ class Guest:
             time.sleep(0.1)
         uml = _read_pid(self.dir / "uml.pid")
         for pid, needle in ((sup, b"dmvpnkit.labs.uml"), (uml, b"linux.uml")):
-            if _pid_is(pid, needle):
+            if pid is not None and _pid_is(pid, needle):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -374,7 +374,7 @@ class Guest:
                     s.sendall(json.dumps({"op": "signal", "id": 1, "sig": int(sig)}).encode() + b"\n")
                     continue
                 for key, _ in events:
-                    if key.data == "stdin":
+                    if key.data == "stdin" and stdin is not None:
                         data = os.read(stdin.fileno(), STDIN_CHUNK)
                         msg = ({"op": "stdin", "id": 1, "data": base64.b64encode(data).decode()} if data
                                else {"op": "stdin", "id": 1, "eof": True})

@@ -7,6 +7,7 @@ Field values follow FRR's JSON vocabulary where one exists (cache types `dynamic
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,5 +36,5 @@ class Shortcut:
     identity: str = ""
 
 
-def as_dicts(records: list) -> list[dict]:
+def as_dicts(records: list[Any]) -> list[dict[str, Any]]:
     return [asdict(r) for r in records]

@@ -152,7 +152,7 @@ class LinuxNode:
         self._apply(self.engine.tick(time.monotonic()))
 
     # ------------------------------------------------------------ outputs
-    def _apply(self, actions: list) -> None:
+    def _apply(self, actions: list[Any]) -> None:
         for a in actions:
             try:
                 self._do(a)
@@ -182,9 +182,9 @@ class LinuxNode:
                            proto=4, priority=10)
             self.routes.add(str(net))
         elif isinstance(a, eng.DelRoute):
-            net = str(IPv4Network(a.prefix, strict=False))
-            self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
-            self.routes.discard(net)
+            gone = str(IPv4Network(a.prefix, strict=False))
+            self.ipr.route("del", dst=gone, oif=self.ifindex, priority=10)
+            self.routes.discard(gone)
         elif isinstance(a, eng.Log):
             log.log(getattr(logging, str(a.level).upper(), logging.INFO), "%s %s", a.message,
                     json.dumps(a.fields, default=str, sort_keys=True))

@@ -97,7 +97,7 @@ class CaseResult:
     repeats: list[CaseResult] = field(default_factory=list)       # --repeat: each repetition, in order
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"id": self.id, "nodeid": self.nodeid or self.id, "doc": self.doc, "section": self.section,
+        d: dict[str, Any] = {"id": self.id, "nodeid": self.nodeid or self.id, "doc": self.doc, "section": self.section,
              "level": self.level, "requirement": self.requirement, "outcome": self.outcome,
              "duration": self.duration, "message": self.message, "lab": self.lab,
              "evidence": self.evidence.to_dict(), "measurements": dict(self.measurements)}

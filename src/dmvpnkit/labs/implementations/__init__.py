@@ -206,7 +206,7 @@ def get(name: str) -> type[Implementation]:
         return _added[name]
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
         try:
-            cls = ep.load()
+            cls: type[Implementation] = ep.load()
         except ImportError as e:
             raise ImplementationError(f"implementation {name!r} ({ep.value}) does not import: {e}") from e
         problems = check(cls)

@@ -75,7 +75,7 @@ class NhrpdDriver(Driver):
 
     def __init__(self, setup: Setup):
         super().__init__(setup)
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
     def version(cls, variables: Mapping[str, str]) -> str:

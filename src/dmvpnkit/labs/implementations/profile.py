@@ -323,7 +323,7 @@ class ProfileImplementation:
         self.setup = setup
         self.nodes = list(setup.nodes)
         self.vars = {**self.profile.variables, **setup.variables}
-        self.procs: dict[str, list[subprocess.Popen]] = {}
+        self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
 
     @classmethod
     def version(cls, variables: Mapping[str, str]) -> str:

@@ -59,7 +59,7 @@ class DmvpnView:
 def nhs_of(topo: Topology, hub: Node) -> Nhs:
     public = hub.nbma
     upstream = topo.nodes.get(hub.nbma_iface or "")
-    if upstream is not None and upstream.role == "nat":
+    if upstream is not None and upstream.role == "nat" and upstream.public_iface:
         public = upstream.iface(upstream.public_iface).address.ip
     assert hub.tunnel is not None and public is not None
     return Nhs(hub.name, hub.tunnel, public)

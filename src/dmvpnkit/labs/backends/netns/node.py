@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
-from typing import Callable, Mapping, NoReturn, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 from pyroute2 import IPRoute
 
@@ -85,8 +85,8 @@ class NamespaceNode:
               stdout: Stream = subprocess.DEVNULL, stderr: Stream = subprocess.DEVNULL,
               env: Mapping[str, str] | None = None, private_run: Path | None = None,
               new_session: bool = False, in_image: bool = False) -> subprocess.Popen[bytes]:
-        kw = dict(stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env) if env is not None else None,
-                  start_new_session=new_session)
+        kw: dict[str, Any] = dict(stdin=stdin, stdout=stdout, stderr=stderr,
+                                  env=dict(env) if env is not None else None, start_new_session=new_session)
         argv = [_which(argv[0], (env or os.environ).get("PATH", os.defpath)), *argv[1:]]
         if private_run is None:
             # The child inherits this thread's namespace, and without a preexec_fn
