@@ -253,7 +253,7 @@ class FrrDriver(Driver):
         # What a daemon prints before its log is open (a bad option, a missing
         # library) goes to <daemon>.out; its own session keeps a terminal's Ctrl-C
         # from stopping it before the lab's teardown does.
-        with open(d / f"{daemon}.out", "wb") as out:
+        with open(d / f"{daemon}.out", "ab") as out:      # a restart adds to it
             self._procs[node, daemon] = self.backend.node(node).popen(
                 argv, stdout=out, stderr=out, new_session=True, in_image=True)
         return node, daemon
