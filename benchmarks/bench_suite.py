@@ -1,6 +1,6 @@
 """The suite's wall time, and where each worker spends it.
 
-    .venv/bin/python benchmarks/bench_suite.py [-n 4] [--impl frr] [--runs 1] [-- PYTEST ARGS...]
+    .venv/bin/python benchmarks/bench_suite.py [-n 4] [--impl frr] [--runs 1] [--keep DIR] [-- PYTEST ARGS...]
 
 Runs README command 1 (`pytest conformance/ --phase 3 -n N`, PYTEST ARGS replacing
 `conformance/`) with a timing plugin (benchmarks/suite_timing.py) and prints the wall
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ BOOT = re.compile(r"UML lab kernels? .*?\(up in ([\d.]+) s\)")
 WORKER = re.compile(r"_(gw\d*)_")
 
 
-def one(workers: int, impl: str, paths: list[str]) -> dict:
+def one(workers: int, impl: str, paths: list[str], keep: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         os.chmod(tmp, 0o755)        # FRR's daemons read their configs there after dropping root
         report = Path(tmp) / "report"
@@ -59,6 +60,8 @@ def one(workers: int, impl: str, paths: list[str]) -> dict:
                 w[part] += lab["timings"].get(part, 0.0)
         boot = BOOT.search(done.stdout)
         results = json.loads((report / "results.json").read_text())["runs"][0]["results"]
+        if keep is not None:            # the report, to see which case a differing grade was
+            shutil.copytree(report, keep, dirs_exist_ok=True)
         grades = Counter(r["outcome"] for r in results)
         return {"wall": wall, "boot": float(boot.group(1)) if boot else 0.0, "rc": done.returncode,
                 "grades": ", ".join(f"{k} {v}" for k, v in sorted(grades.items())),
@@ -71,10 +74,11 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=4, help="xdist workers (0: none); README command 1 uses 4")
     ap.add_argument("--impl", default="frr")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--keep", type=Path, help="copy each run's report to KEEP/runN")
     ap.add_argument("paths", nargs="*", default=["conformance/"])
     args = ap.parse_args()
     for i in range(args.runs):
-        r = one(args.n, args.impl, args.paths)
+        r = one(args.n, args.impl, args.paths, args.keep / f"run{i + 1}" if args.keep else None)
         print(f"run {i + 1}: wall {r['wall']:.1f} s, {r['grades']}, exit {r['rc']}, "
               f"guest boot {r['boot']:.1f} s, last case done at {r['last']:.1f} s")
         print(f"  {'worker':<7} {'labs':>4} {'topology':>9} {'daemons':>8} {'converge':>9} {'setup*':>7} "
