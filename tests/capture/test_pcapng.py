@@ -148,15 +148,20 @@ def test_a_handmade_pcapng_reads_as_tshark_reads_it(tmp_path: Path, order: str) 
     assert int(theirs[0][3], 16) & 3 == 2       # tshark: outbound, as the epb_flags say
 
 
+def blocks(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, type, end offset) of each block of a little-endian pcapng."""
+    out, off = [], 0
+    while off < len(data):
+        btype, n = struct.unpack_from("<II", data, off)
+        out.append((off, btype, off + n))
+        off += n
+    return out
+
+
 def test_a_file_cut_anywhere_keeps_the_packets_before_the_cut(tmp_path: Path) -> None:
     data, want = handmade("<")
     f = tmp_path / "cut.pcapng"
-    ends, off = [], 0                   # where each packet block ends
-    while off < len(data):
-        btype, n = struct.unpack_from("<II", data, off)
-        off += n
-        if btype in (2, 3, 6):
-            ends.append(off)
+    ends = [end for _off, btype, end in blocks(data) if btype in (2, 3, 6)]   # where each packet block ends
     for cut in range(len(data) + 1):
         f.write_bytes(data[:cut])
         if 0 < cut < 4:                 # not even the magic: no telling what the file was
@@ -166,14 +171,6 @@ def test_a_file_cut_anywhere_keeps_the_packets_before_the_cut(tmp_path: Path) ->
             assert len(list(read(f))) == sum(e <= cut for e in ends), cut
 
 
-def blocks(data: bytes) -> list[tuple[int, int]]:
-    """(offset, type) of each block of a little-endian pcapng."""
-    out, off = [], 0
-    while off < len(data):
-        btype, n = struct.unpack_from("<II", data, off)
-        out.append((off, btype))
-        off += n
-    return out
 
 
 def _set(data: bytes, at: int, value: int) -> bytes:
@@ -188,7 +185,7 @@ def _set(data: bytes, at: int, value: int) -> bytes:
 def test_a_corrupt_block_is_named_with_its_offset(tmp_path: Path, corrupt, why: str) -> None:
     data, _want = handmade("<")
     where = blocks(data)
-    assert [t for _o, t in where[:4]] == [0x0A0D0D0A, 1, 4, 6]
+    assert [t for _o, t, _e in where[:4]] == [0x0A0D0D0A, 1, 4, 6]
     f = tmp_path / "bad__inet.pcapng"
     f.write_bytes(corrupt(data, where))
     with pytest.raises(PcapError) as e:
