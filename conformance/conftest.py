@@ -28,7 +28,8 @@ class Ping:
         return self.count > 0 and self.answered >= frozenset(range(1, self.count + 1))
 
     def __str__(self) -> str:
-        return self.output
+        got = len(self.answered & frozenset(range(1, self.count + 1)))
+        return f"{got} of {self.count} probes answered ({self.sent} sent)\n{self.output}"
 
 
 def ping(lab: Any, src: str, dst: str, count: int, interval: float = 0.2, wait: float = 1.0) -> Ping:

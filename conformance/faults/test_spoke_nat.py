@@ -66,7 +66,8 @@ def test_shortcut_to_a_natted_spoke_carries_traffic(lab, capture) -> None:
     later = ping(lab, "spoke1_h", lan_host(lab, "spoke2"), 10, 0.1)
     tl = capture.timeline()
     opened = tl.where(node="spoke1", direction="in", src=nat_public(lab), gre=True, before=t_burst)
-    assert later.lossless, (f"{later}\nGRE packets from spoke2 through nat1 at spoke1 before the burst "
-                            f"(what opens nat1's mapping): {len(opened)}\n{tl}")
+    assert later.lossless, (f"expected: every probe over the shortcut answered; observed: {later.received} "
+                            f"of {later.count}, with {len(opened)} GRE packets from spoke2 through nat1 "
+                            f"at spoke1 before the burst (what opens nat1's mapping)\n{later}\n{tl}")
     expect(tl, "data sent from spoke1 straight to the NAT's public address", node="spoke1",
            data="icmp type 8", dst=nat_public(lab))

@@ -86,14 +86,16 @@ def _folded(reps: list[CaseResult]) -> CaseResult:
     grades = [r.outcome for r in reps]
     worst = max(reps, key=lambda r: SEVERITY[r.outcome])
     flaky = len(set(grades)) > 1
-    message = worst.message
+    message, headline = worst.message, worst.headline
     if flaky:
         each = ", ".join(f"repeat{repeat_of(r.nodeid)[1]} {r.outcome}" for r in reps)
         message = f"FLAKY: the same case was graded {each}; the worst ({worst.nodeid}):\n{worst.message}"
+        headline = f"FLAKY: graded {each}; the worst: {worst.headline}"
     return CaseResult(id=repeat_of(worst.id)[0], nodeid=repeat_of(worst.nodeid)[0],
                       outcome="FLAKY" if flaky else grades[0], doc=worst.doc, section=worst.section,
                       level=worst.level, requirement=worst.requirement,
-                      duration=round(sum(r.duration for r in reps), 3), message=message, lab=worst.lab,
+                      duration=round(sum(r.duration for r in reps), 3), headline=headline, message=message,
+                      lab=worst.lab,
                       evidence=worst.evidence, measurements=dict(worst.measurements), repeats=reps)
 
 
@@ -170,7 +172,7 @@ def record_to_result(i: int, r: Mapping[str, Any], report_dir: Path, combination
         id=r.get("id") or case_id(nodeid, combination), nodeid=nodeid, outcome=outcome, doc=r.get("doc"),
         section=None if r.get("section") is None else str(r["section"]), level=level,
         requirement=inspect.cleandoc(str(r.get("requirement") or "")), duration=round(duration, 3),
-        message=str(message), lab=lab,
+        headline=str(r.get("headline") or ""), message=str(message), lab=lab,
         evidence=Evidence(pcaps=_paths(ev.get("pcaps"), report_dir, f"{where}: evidence.pcaps"),
                           logs=_paths(ev.get("logs"), report_dir, f"{where}: evidence.logs"),
                           configs=_paths(ev.get("configs"), report_dir, f"{where}: evidence.configs"),

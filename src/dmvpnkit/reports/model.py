@@ -89,6 +89,7 @@ class CaseResult:
     level: str | None = None
     requirement: str = ""
     duration: float = 0.0
+    headline: str = ""              # the failure in one line: "expected: ...; observed: ..."
     message: str = ""
     nodeid: str = ""                # pytest node ID, to re-run the case
     lab: str | None = None          # key into Run.labs
@@ -99,7 +100,7 @@ class CaseResult:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "nodeid": self.nodeid or self.id, "doc": self.doc, "section": self.section,
              "level": self.level, "requirement": self.requirement, "outcome": self.outcome,
-             "duration": self.duration, "message": self.message, "lab": self.lab,
+             "duration": self.duration, "headline": self.headline, "message": self.message, "lab": self.lab,
              "evidence": self.evidence.to_dict(), "measurements": dict(self.measurements)}
         if self.repeats:
             d["repeats"] = [r.to_dict() for r in self.repeats]
@@ -366,7 +367,8 @@ def result_from_dict(d: Mapping[str, Any]) -> CaseResult:
     return CaseResult(
         id=d["id"], outcome=d["outcome"], doc=d.get("doc"), section=d.get("section"), level=d.get("level"),
         requirement=d.get("requirement", ""), duration=float(d.get("duration", 0.0)),
-        message=d.get("message", ""), nodeid=d.get("nodeid", d["id"]), lab=d.get("lab"),
+        headline=d.get("headline", ""), message=d.get("message", ""), nodeid=d.get("nodeid", d["id"]),
+        lab=d.get("lab"),
         measurements=dict(d.get("measurements", {})), repeats=[result_from_dict(r) for r in d.get("repeats", [])],
         evidence=Evidence(pcaps=list(ev.get("pcaps", [])), logs=list(ev.get("logs", [])),
                           configs=list(ev.get("configs", [])),
