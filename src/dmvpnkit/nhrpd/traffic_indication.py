@@ -1,0 +1,63 @@
+"""Traffic Indications (Cisco/FRR DMVPN phase 3): a hub telling a spoke that its
+traffic hairpins through the hub, the spoke resolving the destination."""
+
+from __future__ import annotations
+
+from . import resolution
+from .codec import Op, Packet
+from .faults import Fault
+from .state import NEIGHBOUR_HOPCNT, Address, Network, State
+
+INDICATION_INTERVAL = 15.0  # at most one Traffic Indication per (src /24, dst /24) per this
+INDICATION_PAYLOAD = 128    # bytes of the triggering packet carried (NFLOG range as FRR's docs)
+
+
+def _inner_addresses(packet: bytes) -> tuple[str, str] | None:
+    """(source, destination) of an IPv4 packet, None if it is not one."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    return str(Address(packet[12:16])), str(Address(packet[16:20]))
+
+
+def hairpin(state: State, packet: bytes) -> None:
+    if state.config.role != "hub" or not state.config.redirect:
+        state.log("debug", "hairpinned packet ignored: redirect is off")
+        return
+    if state.has(Fault.SKIP_TRAFFIC_INDICATION):
+        state.log("info", "Traffic Indication skipped (fault)")
+        return
+    addrs = _inner_addresses(packet)
+    if addrs is None:
+        state.log("info", "hairpinned packet is not IPv4: ignored", head=packet[:20].hex())
+        return
+    src, dst = addrs
+    nh = state.next_hop(src)
+    if nh is None:
+        state.log("debug", "no spoke behind the hairpinned packet's source", src=src, dst=dst)
+        return
+    key = (Network(f"{src}/24", strict=False), Network(f"{dst}/24", strict=False))
+    last = state.indications.get(key)
+    if last is not None and state.now - last < INDICATION_INTERVAL:
+        return
+    state.indications = {k: t for k, t in state.indications.items()
+                         if state.now - t < INDICATION_INTERVAL}
+    state.indications[key] = state.now
+    # As FRR: from the hub, to the packet's *source* (the spoke that must resolve),
+    # carrying the packet; code 0 (redirect).
+    ti = Packet(Op.TRAFFIC_INDICATION, state.nbma, state.proto, src,
+                extensions=state.close(()), hopcnt=state.hopcnt(NEIGHBOUR_HOPCNT),
+                payload=packet[:INDICATION_PAYLOAD])
+    state.log("info", "Traffic Indication sent", to=nh[1], src=src, dst=dst)
+    state.send(nh[1], ti)
+
+
+def indication_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
+    addrs = _inner_addresses(pkt.payload)
+    if state.config.role != "spoke" or not state.config.shortcut or addrs is None:
+        state.log("info", "Traffic Indication ignored", src=src_nbma, shortcut=state.config.shortcut,
+                  role=state.config.role)
+        return
+    if state.has(Fault.IGNORE_TRAFFIC_INDICATION):
+        state.log("info", "Traffic Indication ignored (fault)", src=src_nbma)
+        return
+    resolution.resolve(state, addrs[1], "traffic-indication")
