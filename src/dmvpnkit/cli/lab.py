@@ -18,8 +18,9 @@ import stat
 import sys
 import termios
 import tty
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..labs import backend as backends
 from ..labs import kernel, spec
@@ -32,10 +33,18 @@ REGISTRY = Path("/run/dmvpnkit/labs")
 DEFAULT_LAB_ROOT = Path("labs-run")
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def register(sub: Subcommands) -> None:
     lab = sub.add_parser("lab", help="bring DMVPN labs up and down, look inside them")
     cmds = lab.add_subparsers(dest="lab_command", required=True)
+    _register_up(cmds)
+    _register_running(cmds)
+    _register_export(cmds)
 
+
+def _register_up(cmds: Subcommands) -> None:
     up = cmds.add_parser("up", help="build a lab from a topology (or a lab.json) and wait for convergence")
     up.add_argument("topology", help="topologies/NAME.yaml, or a lab directory's lab.json to bring back")
     up.add_argument("--impl", help="implementation (default frr, or the lab.json's), per role "
@@ -61,38 +70,34 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     help=f"lab backend: {', '.join(backends.names())} (default {backends.DEFAULT})")
     up.set_defaults(func=cmd_up)
 
-    down = cmds.add_parser("down", help="tear a lab down: namespaces, daemons, lab kernel")
-    down.add_argument("--lab", help="lab name (default: the only running lab)")
+
+def _running_lab(cmds: Subcommands, name: str, help: str,
+                 func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A command about a running lab, which `--lab` picks when several run."""
+    p = cmds.add_parser(name, help=help)
+    p.add_argument("--lab", help="lab name (default: the only running lab)")
+    p.set_defaults(func=func)
+    return p
+
+
+def _register_running(cmds: Subcommands) -> None:
+    down = _running_lab(cmds, "down", "tear a lab down: namespaces, daemons, lab kernel", cmd_down)
     down.add_argument("--all", action="store_true", help="every lab, including leftovers of crashed runs")
-    down.set_defaults(func=cmd_down)
-
-    st = cmds.add_parser("status", help="nodes, NHRP cache, shortcuts, bring-up time")
-    st.add_argument("--lab", help="lab name (default: the only running lab)")
+    st = _running_lab(cmds, "status", "nodes, NHRP cache, shortcuts, bring-up time", cmd_status)
     st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_status)
-
-    ex = cmds.add_parser("exec", help="run a command on a node: lab exec spoke1 -- ping -c3 10.1.2.10")
-    ex.add_argument("--lab", help="lab name (default: the only running lab)")
+    ex = _running_lab(cmds, "exec", "run a command on a node: lab exec spoke1 -- ping -c3 10.1.2.10", cmd_exec)
     ex.add_argument("node")
     ex.add_argument("argv", nargs=argparse.REMAINDER)
-    ex.set_defaults(func=cmd_exec)
-
-    rl = cmds.add_parser("reload", help="apply a node's configuration files, as edited in <lab dir>/nodes/NODE/, "
-                         "to its running daemons")
-    rl.add_argument("--lab", help="lab name (default: the only running lab)")
+    rl = _running_lab(cmds, "reload", "apply a node's configuration files, as edited in <lab dir>/nodes/NODE/, "
+                      "to its running daemons", cmd_reload)
     rl.add_argument("node")
-    rl.set_defaults(func=cmd_reload)
-
-    sh = cmds.add_parser("shell", help="interactive shell on a node")
-    sh.add_argument("--lab", help="lab name (default: the only running lab)")
+    sh = _running_lab(cmds, "shell", "interactive shell on a node", cmd_shell)
     sh.add_argument("node")
-    sh.set_defaults(func=cmd_shell)
+    _running_lab(cmds, "cli", "the backend's own console on a lab (Mininet's CLI: "
+                 "`spoke1 ping spoke2_h`, `net`, `dump`)", cmd_cli)
 
-    cli = cmds.add_parser("cli", help="the backend's own console on a lab (Mininet's CLI: "
-                          "`spoke1 ping spoke2_h`, `net`, `dump`)")
-    cli.add_argument("--lab", help="lab name (default: the only running lab)")
-    cli.set_defaults(func=cmd_cli)
 
+def _register_export(cmds: Subcommands) -> None:
     ex = cmds.add_parser("export", help="write a topology as another tool's lab: "
                          "lab export topologies/hub_2spoke.yaml --format clab -o clab/")
     ex.add_argument("topology")
@@ -157,27 +162,14 @@ def _forward(name: str, argv: list[str], pty: bool = False, env: dict[str, str] 
 # ---------------------------------------------------------------- commands
 
 def cmd_up(args: argparse.Namespace) -> int:
-    source = Path(args.topology)
-    params = _params(args.param)
-    impl_text, phase = args.impl, args.phase
-    if source.name == "lab.json":           # bring a recorded lab back
-        doc = read_lab_json(source.parent)
-        source = Path(doc["topology_file"])
-        params = {**{k: str(v) for k, v in doc["params"].items()}, **params}
-        profiles = doc.get("profiles", {})
-        impl_text = impl_text or ",".join(f"{r}={profiles.get(i, i)}" for r, i in doc["impl"].items())
-        phase = phase or doc["phase"]
-        args.frr_prefix = args.frr_prefix or doc.get("variables", {}).get("frr_prefix")
-        args.name = args.name or doc["name"]
-        args.ipsec = args.ipsec or bool(doc.get("ipsec"))
-        args.ipsec_auth = args.ipsec_auth or doc.get("ipsec_auth", "")
-        if args.backend == backends.DEFAULT:
-            args.backend = doc.get("backend", backends.DEFAULT)
+    source, params = Path(args.topology), _params(args.param)
+    if source.name == "lab.json":
+        source, params = _recall(args, source.parent, params)
     topo = spec.load(source, params or None)
-    impl = parse_impl(impl_text or "frr")
+    impl = parse_impl(args.impl or "frr")
     name = check_name(args.name or topo.name.replace("-", "_").lower())
     lab_dir = (args.lab_dir or DEFAULT_LAB_ROOT / name).resolve()
-    phase = phase or topo.phase
+    phase = args.phase or topo.phase
     backend = backends.get(args.backend)
     variables = {"frr_prefix": str(Path(args.frr_prefix).resolve())} if args.frr_prefix else {}
 
@@ -203,11 +195,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         if which == "host":
             rc = _up(lab("host"), args.timeout)
         else:
-            guest = Guest(name)
-            print(f"kernel: host kernel {os.uname().release} lacks GRE/ESP; starting the UML lab kernel",
-                  flush=True)
-            boot = guest.start(mem=args.uml_mem)
-            print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
             by_role = ",".join(f"{r}={implementations.profile_path(i) or i}" for r, i in impl.items())
             fwd = ["up", str(source.resolve()), "--impl", by_role,
                    "--phase", str(phase), "--name", name, "--lab-dir", str(lab_dir), "--backend", args.backend]
@@ -216,11 +203,36 @@ def cmd_up(args: argparse.Namespace) -> int:
             fwd += ["--ipsec"] if args.ipsec else []
             fwd += ["--ipsec-auth", args.ipsec_auth] if args.ipsec_auth else []
             fwd += ["--frr-prefix", variables["frr_prefix"]] if variables else []
-            rc = _forward(name, fwd, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
+            rc = _up_in_guest(name, args.uml_mem, fwd)
     finally:
         if rc != 0:     # failed or interrupted: leave nothing behind
             _teardown(name, entry)
     return rc
+
+
+def _recall(args: argparse.Namespace, lab_dir: Path, params: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """Bring a recorded lab back: its lab.json fills in what the command line leaves
+    out; return the topology file and the parameters."""
+    doc = read_lab_json(lab_dir)
+    profiles = doc.get("profiles", {})
+    args.impl = args.impl or ",".join(f"{r}={profiles.get(i, i)}" for r, i in doc["impl"].items())
+    args.phase = args.phase or doc["phase"]
+    args.frr_prefix = args.frr_prefix or doc.get("variables", {}).get("frr_prefix")
+    args.name = args.name or doc["name"]
+    args.ipsec = args.ipsec or bool(doc.get("ipsec"))
+    args.ipsec_auth = args.ipsec_auth or doc.get("ipsec_auth", "")
+    if args.backend == backends.DEFAULT:
+        args.backend = doc.get("backend", backends.DEFAULT)
+    return Path(doc["topology_file"]), {**{k: str(v) for k, v in doc["params"].items()}, **params}
+
+
+def _up_in_guest(name: str, mem: str, argv: list[str]) -> int:
+    """Boot lab `name`'s UML guest and run `lab` with `argv` in it."""
+    guest = Guest(name)
+    print(f"kernel: host kernel {os.uname().release} lacks GRE/ESP; starting the UML lab kernel", flush=True)
+    boot = guest.start(mem=mem)
+    print(f"kernel: UML guest up in {boot:.1f} s", flush=True)
+    return _forward(name, argv, env={"DMVPNKIT_KERNEL_SECONDS": f"{boot:.3f}"})
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

@@ -75,96 +75,9 @@ def _compile(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]
     unknown = set(node) - KEYWORDS
     if unknown:
         raise ValueError(f"results.schema.json: keyword(s) {sorted(unknown)} not supported by dmvpnkit's checker")
-    checks: list[Check] = []
-    if "$ref" in node:
-        name = node["$ref"].removeprefix("#/$defs/")
-        if name not in cache:
-            cache[name] = _no_check                             # placeholder while compiling (recursion)
-            compiled = _compile(defs[name], defs, cache)
-            cache[name] = compiled
-
-        def check_ref(v: Any, name: str = name) -> None:
-            cache[name](v)
-        checks.append(check_ref)
-    if "type" in node:
-        kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
-
-        def check_type(v: Any, kinds: list[str] = kinds) -> None:
-            if not any(_is(k, v) for k in kinds):
-                raise _Invalid(f"{v!r} is not of type {', '.join(repr(k) for k in kinds)}")
-        checks.append(check_type)
-    if "enum" in node:
-        allowed = node["enum"]
-
-        def check_enum(v: Any, allowed: list[Any] = allowed) -> None:
-            if not any(_same(v, a) for a in allowed):
-                raise _Invalid(f"{v!r} is not one of {allowed!r}")
-        checks.append(check_enum)
-    if "const" in node:
-        const = node["const"]
-
-        def check_const(v: Any, const: Any = const) -> None:
-            if not _same(v, const):
-                raise _Invalid(f"{const!r} was expected")
-        checks.append(check_const)
-    if "minLength" in node:
-        n = node["minLength"]
-
-        def check_len(v: Any, n: int = n) -> None:
-            if isinstance(v, str) and len(v) < n:
-                raise _Invalid(f"{v!r} is too short")
-        checks.append(check_len)
-    if "minimum" in node:
-        lo = node["minimum"]
-
-        def check_min(v: Any, lo: float = lo) -> None:
-            if _is("number", v) and v < lo:
-                raise _Invalid(f"{v!r} is less than the minimum of {lo!r}")
-        checks.append(check_min)
-    if any(k in node for k in ("required", "properties", "additionalProperties", "minProperties")):
-        required = node.get("required", [])
-        props = {k: _compile(v, defs, cache) for k, v in node.get("properties", {}).items()}
-        extra = node.get("additionalProperties", True)
-        extra_check = _compile(extra, defs, cache) if isinstance(extra, dict) else None
-        min_props = node.get("minProperties", 0)
-
-        def check_object(v: Any) -> None:
-            if not isinstance(v, dict):
-                return
-            for k in required:
-                if k not in v:
-                    raise _Invalid(f"{k!r} is a required property")
-            if len(v) < min_props:
-                raise _Invalid(f"{v!r} should be non-empty" if min_props == 1 else f"{v!r} has too few properties")
-            if extra is False:
-                unexpected = [k for k in v if k not in props]
-                if unexpected:
-                    were = "was" if len(unexpected) == 1 else "were"
-                    raise _Invalid(f"Additional properties are not allowed "
-                                   f"({', '.join(repr(k) for k in unexpected)} {were} unexpected)")
-            for k, x in v.items():
-                c = props.get(k, extra_check)
-                if c is not None:
-                    try:
-                        c(x)
-                    except _Invalid as e:
-                        e.path.append(k)
-                        raise
-        checks.append(check_object)
-    if "items" in node:
-        item = _compile(node["items"], defs, cache)
-
-        def check_items(v: Any) -> None:
-            if not isinstance(v, list):
-                return
-            for i, x in enumerate(v):
-                try:
-                    item(x)
-                except _Invalid as e:
-                    e.path.append(i)
-                    raise
-        checks.append(check_items)
-
+    # In this order, which decides the error reported when several keywords fail.
+    compilers = (_ref, _type, _enum, _const, _min_length, _minimum, _object, _items)
+    checks = [c for c in (keyword(node, defs, cache) for keyword in compilers) if c is not None]
     if len(checks) == 1:
         return checks[0]
 
@@ -172,6 +85,129 @@ def _compile(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]
         for c in checks:
             c(v)
     return check_all
+
+
+# One compiler per keyword (or group of keywords): the check it asks for, or None.
+
+def _ref(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "$ref" not in node:
+        return None
+    name = node["$ref"].removeprefix("#/$defs/")
+    if name not in cache:
+        cache[name] = _no_check                             # placeholder while compiling (recursion)
+        compiled = _compile(defs[name], defs, cache)
+        cache[name] = compiled
+
+    def check_ref(v: Any, name: str = name) -> None:
+        cache[name](v)
+    return check_ref
+
+
+def _type(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "type" not in node:
+        return None
+    kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
+
+    def check_type(v: Any, kinds: list[str] = kinds) -> None:
+        if not any(_is(k, v) for k in kinds):
+            raise _Invalid(f"{v!r} is not of type {', '.join(repr(k) for k in kinds)}")
+    return check_type
+
+
+def _enum(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "enum" not in node:
+        return None
+    allowed = node["enum"]
+
+    def check_enum(v: Any, allowed: list[Any] = allowed) -> None:
+        if not any(_same(v, a) for a in allowed):
+            raise _Invalid(f"{v!r} is not one of {allowed!r}")
+    return check_enum
+
+
+def _const(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "const" not in node:
+        return None
+    const = node["const"]
+
+    def check_const(v: Any, const: Any = const) -> None:
+        if not _same(v, const):
+            raise _Invalid(f"{const!r} was expected")
+    return check_const
+
+
+def _min_length(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "minLength" not in node:
+        return None
+    n = node["minLength"]
+
+    def check_len(v: Any, n: int = n) -> None:
+        if isinstance(v, str) and len(v) < n:
+            raise _Invalid(f"{v!r} is too short")
+    return check_len
+
+
+def _minimum(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "minimum" not in node:
+        return None
+    lo = node["minimum"]
+
+    def check_min(v: Any, lo: float = lo) -> None:
+        if _is("number", v) and v < lo:
+            raise _Invalid(f"{v!r} is less than the minimum of {lo!r}")
+    return check_min
+
+
+def _object(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    """required, properties, additionalProperties and minProperties: one check of a mapping."""
+    if not any(k in node for k in ("required", "properties", "additionalProperties", "minProperties")):
+        return None
+    required = node.get("required", [])
+    props = {k: _compile(v, defs, cache) for k, v in node.get("properties", {}).items()}
+    extra = node.get("additionalProperties", True)
+    extra_check = _compile(extra, defs, cache) if isinstance(extra, dict) else None
+    min_props = node.get("minProperties", 0)
+
+    def check_object(v: Any) -> None:
+        if not isinstance(v, dict):
+            return
+        for k in required:
+            if k not in v:
+                raise _Invalid(f"{k!r} is a required property")
+        if len(v) < min_props:
+            raise _Invalid(f"{v!r} should be non-empty" if min_props == 1 else f"{v!r} has too few properties")
+        if extra is False:
+            unexpected = [k for k in v if k not in props]
+            if unexpected:
+                were = "was" if len(unexpected) == 1 else "were"
+                raise _Invalid(f"Additional properties are not allowed "
+                               f"({', '.join(repr(k) for k in unexpected)} {were} unexpected)")
+        for k, x in v.items():
+            c = props.get(k, extra_check)
+            if c is not None:
+                try:
+                    c(x)
+                except _Invalid as e:
+                    e.path.append(k)
+                    raise
+    return check_object
+
+
+def _items(node: dict[str, Any], defs: dict[str, Any], cache: dict[str, Check]) -> Check | None:
+    if "items" not in node:
+        return None
+    item = _compile(node["items"], defs, cache)
+
+    def check_items(v: Any) -> None:
+        if not isinstance(v, list):
+            return
+        for i, x in enumerate(v):
+            try:
+                item(x)
+            except _Invalid as e:
+                e.path.append(i)
+                raise
+    return check_items
 
 
 @lru_cache(maxsize=1)

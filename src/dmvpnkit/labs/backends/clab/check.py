@@ -97,16 +97,7 @@ def _check_node(p: _Problems, key: str, nname: str, entry: Any, topo: Topology, 
         p.add(key, f"expected a mapping, got {type(entry).__name__}")
         return {}
     node = topo.nodes[nname]
-    for field, value in (("kind", "linux"), ("restart-policy", "no")):
-        if entry.get(field) != value:
-            p.add(f"{key}.{field}", f"must be {value!r}, got {entry.get(field)!r}")
-    if not isinstance(entry.get("image"), str) or not entry["image"]:
-        p.add(f"{key}.image", "missing")
-    netmode = entry.get("network-mode")
-    if not mgmt and netmode != "none":
-        p.add(f"{key}.network-mode", f"must be 'none' (no management network asked), got {netmode!r}")
-    if mgmt and netmode == "none":
-        p.add(f"{key}.network-mode", "'none' keeps the management network away, but it was asked for")
+    _check_container(p, key, entry, mgmt)
     labels: dict[str, Any] = entry["labels"] if isinstance(entry.get("labels"), dict) else {}
     if labels.get(ex.L_ROLE) != node.role:
         p.add(f"{key}.labels.{ex.L_ROLE}", f"must be {node.role!r}, got {labels.get(ex.L_ROLE)!r}")
@@ -124,38 +115,66 @@ def _check_node(p: _Problems, key: str, nname: str, entry: Any, topo: Topology, 
             p.add(f"{key}.labels.{ex.L_IMPL}", f"a {node.role} needs an implementation with a container part: {e}")
     for target, text in (part.files.items() if part else ()):
         _same_text(p, f"{key}.binds[{target}]", binds.get(target), text, f"{impl}'s container part")
-    cmd, execs = entry.get("cmd"), entry.get("exec")
     if harness:
-        if execs is not None:
-            p.add(f"{key}.exec", "harness mode: the harness applies the underlay itself; no exec")
-        if cmd != ex.IDLE:
-            p.add(f"{key}.cmd", f"harness mode: must idle ({ex.IDLE!r}) while the harness runs daemons, got {cmd!r}")
-        if entry.get("pid-mode") != "host":
-            p.add(f"{key}.pid-mode", "harness mode: must be 'host' (drivers stop daemons by their pid files)")
-        same = [ClabNode(nname, ex.node_id(lab, nname)).run_dir]
-        if _lab_dir(lab_labels) is not None:
-            same.append(Path(lab_labels[ex.L_LAB_DIR]))
-        have = {Path(h) for c, h in binds.items() if Path(c) == Path(h)}
-        for d in same:
-            if d not in have:
-                p.add(f"{key}.binds", f"harness mode: {d} must be bound at the same path")
-        listed = entry.get("binds", []) if isinstance(entry.get("binds"), list) else []
-        for b in (part.binds if part else ()):
-            if b not in listed:
-                p.add(f"{key}.binds", f"harness mode: {impl}'s container part binds {b}; missing")
+        lab_dir = _lab_dir(lab_labels)
+        same = [ClabNode(nname, ex.node_id(lab, nname)).run_dir, *([lab_dir] if lab_dir is not None else [])]
+        _check_harness(p, key, entry, binds, part, str(impl), same)
     else:
-        want = ex.standalone_exec(topo, node, names)
-        got: list[str] = execs if isinstance(execs, list) else []
-        if got[:len(want)] != want:
-            p.add(f"{key}.exec", f"must start with the node's underlay and link impairment {want}, "
-                  f"got {got[:len(want)]}")
-        extra = list(part.exec) if part else []
-        if got[len(want):] != extra:
-            p.add(f"{key}.exec", f"after the underlay must come {extra}, got {got[len(want):]}")
-        want_cmd = part.cmd if part else ex.IDLE
-        if cmd != want_cmd:
-            p.add(f"{key}.cmd", f"must be {want_cmd!r} (None: the image's own), got {cmd!r}")
+        _check_standalone(p, key, entry, ex.standalone_exec(topo, node, names), part)
     return ifmap
+
+
+def _check_container(p: _Problems, key: str, entry: dict[str, Any], mgmt: bool) -> None:
+    """What containerlab runs: a plain linux container, not restarted, on the asked network."""
+    for field, value in (("kind", "linux"), ("restart-policy", "no")):
+        if entry.get(field) != value:
+            p.add(f"{key}.{field}", f"must be {value!r}, got {entry.get(field)!r}")
+    if not isinstance(entry.get("image"), str) or not entry["image"]:
+        p.add(f"{key}.image", "missing")
+    netmode = entry.get("network-mode")
+    if not mgmt and netmode != "none":
+        p.add(f"{key}.network-mode", f"must be 'none' (no management network asked), got {netmode!r}")
+    if mgmt and netmode == "none":
+        p.add(f"{key}.network-mode", "'none' keeps the management network away, but it was asked for")
+
+
+def _check_harness(p: _Problems, key: str, entry: dict[str, Any], binds: dict[str, Path],
+                   part: ContainerPlan | None, impl: str, same: list[Path]) -> None:
+    """Harness mode: the container idles while the harness applies the underlay and runs
+    the daemons, so it shares the host's pids and has directories `same` at the same path."""
+    if entry.get("exec") is not None:
+        p.add(f"{key}.exec", "harness mode: the harness applies the underlay itself; no exec")
+    cmd = entry.get("cmd")
+    if cmd != ex.IDLE:
+        p.add(f"{key}.cmd", f"harness mode: must idle ({ex.IDLE!r}) while the harness runs daemons, got {cmd!r}")
+    if entry.get("pid-mode") != "host":
+        p.add(f"{key}.pid-mode", "harness mode: must be 'host' (drivers stop daemons by their pid files)")
+    have = {Path(h) for c, h in binds.items() if Path(c) == Path(h)}
+    for d in same:
+        if d not in have:
+            p.add(f"{key}.binds", f"harness mode: {d} must be bound at the same path")
+    listed = entry.get("binds", []) if isinstance(entry.get("binds"), list) else []
+    for b in (part.binds if part else ()):
+        if b not in listed:
+            p.add(f"{key}.binds", f"harness mode: {impl}'s container part binds {b}; missing")
+
+
+def _check_standalone(p: _Problems, key: str, entry: dict[str, Any], want: list[str],
+                      part: ContainerPlan | None) -> None:
+    """Standalone mode: the node's own `exec` applies the underlay (`want`), then its
+    implementation's container part runs as `cmd`."""
+    execs = entry.get("exec")
+    got: list[str] = execs if isinstance(execs, list) else []
+    if got[:len(want)] != want:
+        p.add(f"{key}.exec", f"must start with the node's underlay and link impairment {want}, "
+              f"got {got[:len(want)]}")
+    extra = list(part.exec) if part else []
+    if got[len(want):] != extra:
+        p.add(f"{key}.exec", f"after the underlay must come {extra}, got {got[len(want):]}")
+    want_cmd = part.cmd if part else ex.IDLE
+    cmd = entry.get("cmd")
+    if cmd != want_cmd:
+        p.add(f"{key}.cmd", f"must be {want_cmd!r} (None: the image's own), got {cmd!r}")
 
 
 def _lab_dir(lab_labels: dict[str, Any]) -> Path | None:
