@@ -6,7 +6,7 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -77,9 +77,9 @@ def tunnel(lab: Any, node: str) -> str:
 def traffic(lab: Any, tag: str, count: int, interval: float, src: str = "spoke1",
             dst: str = "spoke2") -> dict[str, Any]:
     """One burst between two spokes' LAN hosts, captured on every DMVPN node."""
-    cap = _capture(lab, tag)
-    result = ping(lab, f"{src}_h", lan_host(lab, dst), count, interval)
-    return {"ping": result, "timeline": cap.timeline()}
+    with _capture(lab, tag) as cap:
+        result = ping(lab, f"{src}_h", lan_host(lab, dst), count, interval)
+        return {"ping": result, "timeline": cap.timeline()}
 
 
 def expect_direct(lab: Any, tl: Timeline, src: str = "spoke1", dst: str = "spoke2") -> None:
@@ -97,13 +97,13 @@ def expect_direct(lab: Any, tl: Timeline, src: str = "spoke1", dst: str = "spoke
 def hairpin(lab: Any, tag: str, src: str = "spoke1", dst: str = "spoke2") -> dict[str, Any]:
     """The phase 3 scenario: traffic between two spokes' LAN hosts that first hairpins
     through the hub, then (once the spoke has resolved) a second, faster burst."""
-    cap = _capture(lab, tag)
-    first = ping(lab, f"{src}_h", lan_host(lab, dst), 5, 0.5)
-    # Traffic Indication follows the first hairpinned packet after ~1 s of NFLOG
-    # batching; the second burst goes once the spoke has resolved and installed it.
-    settle_shortcut(lab, src, dst)
-    later = ping(lab, f"{src}_h", lan_host(lab, dst), 10, 0.1)
-    return {"first": first, "later": later, "timeline": cap.timeline()}
+    with _capture(lab, tag) as cap:
+        first = ping(lab, f"{src}_h", lan_host(lab, dst), 5, 0.5)
+        # Traffic Indication follows the first hairpinned packet after ~1 s of NFLOG
+        # batching; the second burst goes once the spoke has resolved and installed it.
+        settle_shortcut(lab, src, dst)
+        later = ping(lab, f"{src}_h", lan_host(lab, dst), 10, 0.1)
+        return {"first": first, "later": later, "timeline": cap.timeline()}
 
 
 SHORTCUT_WITHIN = 10.0      # s: indication batching (~1 s), resolution and IKE, with slack
@@ -167,8 +167,18 @@ def arp_pinned(lab: Any, node: str) -> Iterator[None]:
         ipr.neigh("del", dst=str(n.nbma), ifindex=oif)
 
 
+def wait_quietly(what: str, probe: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
+    """Until `probe` holds, in a scenario fixture; False when it did not within
+    `timeout`: the state the wait was for is what the cases judge, with the evidence,
+    so not reaching it is their FAIL, not the fixture's ERROR."""
+    from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
+    try:
+        wait_until(what, probe, timeout, interval)
+        return True
+    except ConvergenceTimeout:
+        return False
+
+
 def _capture(lab: Any, tag: str) -> Any:
     from dmvpnkit.labs.tap import LabCapture
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / tag)
-    cap.start()
-    return cap
+    return LabCapture(lab, lab.lab_dir / "pcaps" / tag)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import pytest
 
 from dmvpnkit.labs.faults import Faults
-from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
-from dmvpnkit.labs.tap import LabCapture
 
-from ..conftest import arp_pinned, lan_host, nbma, needs_netem, ping
+from ..conftest import arp_pinned, lan_host, nbma, needs_netem, ping, wait_quietly
 
 # A refresh (hold time / 3 = 120 s) later than everything this module waits for, so
 # only a retry, never a refresh, can rescue an unanswered registration.
@@ -38,24 +36,15 @@ def registered(tl, spoke: str, after: float) -> bool:
                for p in tl.pairs() if p.request.node == spoke and p.request.nhrp.op == "registration-request")
 
 
-def wait_quietly(what: str, probe, timeout: float) -> bool:
-    try:
-        wait_until(what, probe, timeout, interval=0.5)
-        return True
-    except ConvergenceTimeout:
-        return False
-
-
 @pytest.fixture(scope="module")
-def unanswered_registration(lab):
+def unanswered_registration(lab, scenario_capture):
     """spoke2 registers afresh (its daemon restarted) while every reply to it is lost."""
     faults = Faults(lab)
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "unanswered_registration")
-    cap.start()
+    cap = scenario_capture("unanswered_registration")
     with needs_netem(), arp_pinned(lab, "spoke2"), faults.impair("spoke2", loss=100, direction="in") as cut:
         faults.restart_daemon("spoke2")
         wait_quietly("spoke2 to resend its Registration Request", lambda: len(
-            registrations(cap.timeline(stop=False), "spoke2", cut.mark)) >= 2, RESEND_WINDOW)
+            registrations(cap.timeline(stop=False), "spoke2", cut.mark)) >= 2, RESEND_WINDOW, interval=0.5)
     tl = cap.timeline()
     if tl.where(node="spoke2", op="registration-reply", direction="in", after=cut.mark, before=cut.lifted):
         raise RuntimeError("a Registration Reply reached spoke2 through 100 % loss: the impairment "
@@ -80,17 +69,16 @@ def test_resent_registration_keeps_its_request_id(unanswered_registration) -> No
 
 
 @pytest.fixture(scope="module")
-def unanswered_resolution(lab):
+def unanswered_resolution(lab, scenario_capture):
     """spoke1 resolves spoke2's LAN while nothing spoke2 sends gets out."""
     target = lan_host(lab, "spoke2")
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "unanswered_resolution")
-    cap.start()
+    cap = scenario_capture("unanswered_resolution")
     with needs_netem(), Faults(lab).impair("spoke2", loss=100, direction="out") as cut:
         # Phase 3: the hairpin makes the hub send a Traffic Indication; phase 2: the
         # route via spoke2's tunnel address makes spoke1 resolve it.
         ping(lab, "spoke1_h", target, 4, 0.5)
         wait_quietly("spoke1 to resend its Resolution Request", lambda: len(cap.timeline(stop=False).where(
-            node="spoke1", op="resolution-request", direction="out", after=cut.mark)) >= 2, RESEND_WINDOW)
+            node="spoke1", op="resolution-request", direction="out", after=cut.mark)) >= 2, RESEND_WINDOW, interval=0.5)
     return {"mark": cut.mark, "timeline": cap.timeline()}
 
 
@@ -114,27 +102,26 @@ def test_resent_resolution_keeps_its_request_id(unanswered_resolution) -> None:
 
 
 @pytest.fixture(scope="module")
-def lossy_registration(lab):
+def lossy_registration(lab, scenario_capture):
     """spoke2 registers afresh with 30 % loss each way on its uplink, its first attempt
     lost for sure (100 % loss toward it until the hub has seen that attempt); then, if
     it is not registered yet, the loss is lifted and its next retry must do it."""
     faults = Faults(lab)
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "lossy_registration")
-    cap.start()
+    cap = scenario_capture("lossy_registration")
     out: dict = {}
     with needs_netem(), arp_pinned(lab, "spoke2"):
         with faults.impair("spoke2", loss=100, direction="in") as cut:
             faults.restart_daemon("spoke2")
             wait_quietly("hub1 to answer spoke2's first attempt", lambda: cap.timeline(stop=False).where(
-                node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10)
+                node="hub1", op="registration-reply", direction="out", dst=nbma(lab, "spoke2"), after=cut.mark), 10, interval=0.5)
         out["mark"] = cut.mark
         with faults.impair("spoke2", loss=LOSS) as lossy:
             out["under_loss"] = wait_quietly("spoke2 to register through the loss", lambda: registered(
-                cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS)
+                cap.timeline(stop=False), "spoke2", cut.mark), UNDER_LOSS, interval=0.5)
     out["lifted"] = lossy.lifted
     if not out["under_loss"]:
         wait_quietly("spoke2 to register once the loss is lifted", lambda: registered(
-            cap.timeline(stop=False), "spoke2", cut.mark), AFTER_LIFT)
+            cap.timeline(stop=False), "spoke2", cut.mark), AFTER_LIFT, interval=0.5)
     out["timeline"] = cap.timeline()
     return out
 

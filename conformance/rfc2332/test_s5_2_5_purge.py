@@ -14,7 +14,7 @@ ANSWER_WITHIN = 2.0       # no RFC bound; implementations answer in milliseconds
 
 
 @pytest.fixture(scope="module")
-def purged(lab, peer):
+def purged(lab, peer, scenario_capture):
     """peer1 registers with hub1, then purges its own registration (N bit clear)."""
     hub = nbma(lab, "hub1")
     reg = nhrp.registration_request(peer.nbma, peer.proto, peer.proto, peer.request_id(),
@@ -22,9 +22,7 @@ def purged(lab, peer):
     reply = peer.exchange(reg, hub, ANSWER_WITHIN)
     if reply is None or not reply.cies or reply.cies[0].code != 0:
         pytest.fail(f"peer1 could not register with hub1: {reply}", pytrace=False)
-    from dmvpnkit.labs.tap import LabCapture
-    cap = LabCapture(lab, lab.lab_dir / "pcaps" / "purge")
-    cap.start()
+    cap = scenario_capture("purge")
     before = [e for e in lab.driver.cache("hub1") if e.protocol == peer.proto]
     req = nhrp.purge_request(peer.nbma, peer.proto, tunnel(lab, "hub1"), peer.request_id(), [peer.proto])
     peer.exchange(req, hub, ANSWER_WITHIN)

@@ -9,6 +9,7 @@ running lab from it; the kernel state (namespaces, daemons) is the source of tru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -252,13 +253,20 @@ class Lab:
     versions: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_name(self.name)
-        self.backend: Backend = backends.get(self.backend_name)(self.name, self.topo, self.lab_dir)
+        check_name(self.name)       # a bad name is the caller's error, reported where it is made
+
+    # Built on first use, not by the constructor: reading a lab (decode, report, `lab
+    # ls`) must not look up backends and implementations it never drives.
+    @functools.cached_property
+    def backend(self) -> Backend:
+        return backends.get(self.backend_name)(self.name, self.topo, self.lab_dir)
+
+    @functools.cached_property
+    def driver(self) -> Drivers:
         sa = (self.topo.ipsec or Ipsec()) if self.ipsec else None
         if sa is not None and self.ipsec_auth:
             sa = dataclasses.replace(sa, auth=self.ipsec_auth)
-        self.driver = Drivers(self.impl, self.backend, self.lab_dir, self.phase, self.nhrpd_faults, sa,
-                             self.variables)
+        return Drivers(self.impl, self.backend, self.lab_dir, self.phase, self.nhrpd_faults, sa, self.variables)
 
     def node(self, name: str) -> Node:
         """The node `name`, through the Node API of the lab's backend."""

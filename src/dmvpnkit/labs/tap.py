@@ -55,6 +55,13 @@ class LabCapture:
         self.keylogs: list[subprocess.Popen[bytes]] = []
         self.macs: dict[str, str] = {}
 
+    def __enter__(self) -> LabCapture:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()                 # also when the scenario failed: no tcpdump outlives it
+
     def path(self, node: str, iface: str) -> Path:
         return self.dir / f"{node}__{iface}.pcap"
 
