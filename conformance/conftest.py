@@ -14,7 +14,7 @@ from dmvpnkit.capture import Timeline
 from dmvpnkit.labs.impairment import NoNetem
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)     # an assertion shows repr(): the line below
 class Ping:
     count: int                  # probes asked for
     sent: int                   # probes ping sent (more than `count` while replies lag)
@@ -30,6 +30,8 @@ class Ping:
     def __str__(self) -> str:
         got = len(self.answered & frozenset(range(1, self.count + 1)))
         return f"{got} of {self.count} probes answered ({self.sent} sent)\n{self.output}"
+
+    __repr__ = __str__
 
 
 def ping(lab: Any, src: str, dst: str, count: int, interval: float = 0.2, wait: float = 1.0) -> Ping:

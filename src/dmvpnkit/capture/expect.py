@@ -38,7 +38,19 @@ def _among(tl: Timeline) -> str:
     if not tl:
         return "in an empty capture"
     t0 = tl.events[0].ts
-    return f"among {len(tl)} packets from +0.000 to +{tl.events[-1].ts - t0:.3f} s"
+    return f"among {_n(len(tl), 'packet')} from +0.000 to +{tl.events[-1].ts - t0:.3f} s"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _none_of(what: str) -> str:
+    """'a packet with ...' -> 'no packet with ...'; a phrase without an article is quoted."""
+    for article in ("a ", "an "):
+        if what.startswith(article):
+            return "no " + what[len(article):]
+    return f"none of: {what}"
 
 
 def _at(tl: Timeline, e: Event) -> str:
@@ -68,7 +80,7 @@ def expect_none(tl: Timeline, what: str, pred: Pred | None = None, **match: Any)
     """No event matching: `what` names the forbidden packet."""
     found = tl.where(pred, **match)
     if found:
-        raise ExpectationFailed(f"no {what}", f"{len(found)} packet(s), the first {_at(tl, found[0])}",
+        raise ExpectationFailed(_none_of(what), f"{_n(len(found), 'packet')}, the first {_at(tl, found[0])}",
                                 tl.around(found[0].ts), mark=found[0])
 
 
