@@ -169,3 +169,36 @@ def test_html_escapes_what_cases_print(tmp_path: Path) -> None:
     for p in pages:
         text = p.read_text()
         assert "<img src=x" not in text and "<b>bold" not in text and "test_<script>" not in text
+
+
+def test_the_mutation_score_beside_the_report_is_shown(tmp_path: Path, make_run) -> None:
+    """`dmvpnkit mutations` writes reports/mutations/matrix.json: the matrix page of a run
+    in reports/ states both scores, when and from which commit they were measured."""
+    import json
+
+    from dmvpnkit.cli.mutations import score
+    baseline = {f"c{i}": "PASS" for i in range(8)} | {"c8": "NON-STRICT"}
+    caught = {"blunt": {f"c{i}": "FAIL" for i in range(8)}, "aimed": {"c1": "FAIL", "c2": "FAIL"}}
+    sc = score(baseline, caught)
+    assert (sc.cases, sc.killed, sc.killed_targeted) == (8, 8, 2)
+    assert (sc.targeted_switches, sc.blunt_switches) == (["aimed"], ["blunt"])
+    assert sc.without_targeted_kill == ["c0", "c3", "c4", "c5", "c6", "c7"]
+    assert sc.not_passing_on_baseline == ["c8"]
+    (tmp_path / "mutations").mkdir()
+    doc = {"phase": 3, "caught": caught, "commit": "0123456789abcdef", "created": "2026-12-02T18:00:00+0000",
+           "score": {"cases": sc.cases, "killed": sc.killed, "killed_targeted": sc.killed_targeted,
+                     "without_targeted_kill": sc.without_targeted_kill}}
+    (tmp_path / "mutations" / "matrix.json").write_text(json.dumps(doc))
+    reports.write(tmp_path, make_run(tmp_path))
+    line = score_line(tmp_path)
+    assert "targeted switch 2/8" in line and "any switch 8/8" in line and "commit 0123456789ab" in line, line
+    (tmp_path / "mutations" / "matrix.json").write_text("{\"score\": 1}")
+    reports.write(tmp_path, make_run(tmp_path))
+    line = score_line(tmp_path)
+    assert "mutations/matrix.json is not a mutation matrix (TypeError" in line, line
+
+
+def score_line(report_dir: Path) -> str:
+    m = re.search(r'<p class="meta" id="mutation-score"[^>]*>(.*?)</p>', (report_dir / "index.html").read_text(), re.S)
+    assert m, "no mutation score on the matrix page"
+    return re.sub(r"<[^>]+>", "", m[1])

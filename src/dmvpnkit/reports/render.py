@@ -8,6 +8,7 @@ and fetches nothing (one stylesheet, `report.css`, copied beside index.html).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -277,6 +278,29 @@ def write(run_dir: Path | str, x: Run | Matrix) -> None:
     render(out, m)
 
 
+MUTATIONS = Path("mutations") / "matrix.json"      # where `dmvpnkit mutations` writes by default
+
+
+def mutation_score(out: Path) -> dict[str, Any] | None:
+    """The score of `dmvpnkit mutations` run beside this report (`reports/mutations/`),
+    with when and from which commit it was measured; None without a (readable) matrix."""
+    try:
+        text = (out / MUTATIONS).read_text()
+    except OSError:
+        return None
+    try:
+        doc = json.loads(text)
+        sc = doc["score"]
+        return {"cases": int(sc["cases"]), "killed": int(sc["killed"]),
+                "killed_targeted": int(sc["killed_targeted"]),
+                "without_targeted_kill": [str(c) for c in sc["without_targeted_kill"]],
+                "switches": len(doc["caught"]), "phase": doc.get("phase"), "ipsec": bool(doc.get("ipsec")),
+                "commit": str(doc.get("commit", ""))[:12], "created": str(doc.get("created", "")),
+                "path": MUTATIONS.as_posix()}
+    except (ValueError, KeyError, TypeError) as e:     # shown, not hidden: the score is evidence
+        return {"error": f"{MUTATIONS.as_posix()} is not a mutation matrix ({type(e).__name__}: {e})"}
+
+
 def render(out: Path, m: Matrix) -> None:
     env = _env()
     cols = columns(m)
@@ -326,7 +350,7 @@ def render(out: Path, m: Matrix) -> None:
     index = env.get_template("index.html.j2").render(
         m=m, cols=cols, groups=groups, ncases=len(rows), phases=phases, levels=levels_present,
         outcomes=outcomes_present, all_outcomes=OUTCOMES, help=OUTCOME_HELP,
-        summary=summary_text(m, cols), generated=m.generated)
+        summary=summary_text(m, cols), generated=m.generated, mutations=mutation_score(out))
     tmpi = out / f".index.html.{os.getpid()}.tmp"
     tmpi.write_text(index)
     os.replace(tmpi, out / "index.html")
