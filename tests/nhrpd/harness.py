@@ -144,7 +144,7 @@ class Net:
             assert budget, "packet storm on the fake network"
             name, send = self._queue.popleft()
             sender = self.nodes[name]
-            src_nbma = self.public(sender)
+            src_nbma = send.src or self.public(sender)     # src: a fault switch's other source
             dst = self.owner(send.dst_nbma)
             if name in self.cut or (dst is not None and dst.name in self.cut):
                 dst = None

@@ -7,9 +7,11 @@ from scapy.layers.inet import ICMP, IP
 
 from dmvpnkit.nhrp import build
 from dmvpnkit.nhrp.build import Malformation, malform
-from dmvpnkit.nhrpd import codec
+from dmvpnkit.nhrp.model import DecodeError
+from dmvpnkit.nhrp.model import decode as model_decode
+from dmvpnkit.nhrpd import codec, defects
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
-from dmvpnkit.nhrpd.events import AddRoute, Hairpin, PacketIn, Resolve, Send, Stop
+from dmvpnkit.nhrpd.events import AddRoute, Hairpin, PacketIn, Resolve, Send, Start, Stop
 from dmvpnkit.nhrpd.config import Config
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
@@ -281,3 +283,133 @@ def test_shortcut_ignores_holdtime() -> None:
         net.run_for(3 * HOLD)
         assert S2["proto"] not in hub_cache(net)          # bindings still expire
         assert bool(net.engine("spoke1").views()["shortcuts"]) is kept
+
+
+# -- the *-once switches: only the first Registration Reply the hub sends is spoiled ------
+# Every node has the switch (as in the mutation matrix); what the suite's capture makes
+# of each packet is judged with its own decoder, by the checks of its 5.1 cases.
+def _header_defects(w) -> set[str]:
+    try:
+        m = model_decode(w.data)
+    except DecodeError:
+        return {"decodes"}
+    checks = {"checksum": m.chksum_ok, "pktsz": m.pktsz == len(w.data), "version": m.version == 1,
+              "afn": (m.afn, m.pro_type, m.shtl & 0x3F) == (1, 0x0800, 4), "hopcnt": m.hopcnt > 0,
+              "source": w.src_nbma == net_nbma(w.src)}
+    return {name for name, ok in checks.items() if not ok}
+
+
+def net_nbma(node: str) -> str:
+    return HUB["nbma"] if node == "hub1" else SPOKES[node]["nbma"]
+
+
+def _once(fault: Fault | None) -> Net:
+    """Bring-up (spoke1 registers first), two seconds for resends, then a resolution."""
+    net = lab(hub=(fault,) if fault else (), spoke=(fault,) if fault else ())
+    net.run_for(2.5)
+    net.handle("spoke1", Resolve("10.1.2.10"))
+    assert {S1["proto"], S2["proto"]} <= set(hub_cache(net))
+    for name in ("spoke1", "spoke2"):
+        assert net.engine(name).views()["nhs"][0]["protocol"] == HUB["proto"], name
+    assert [s["via"] for s in net.engine("spoke1").views()["shortcuts"]] == [S2["proto"]]
+    return net
+
+
+def _spoiled(fault: Fault, defect: str | None) -> Net:
+    """Of every packet any node sent, exactly the hub's first Registration Reply (to
+    spoke1) has ``defect``, and nothing else is wrong with it or any other."""
+    assert not any(_header_defects(w) for w in _once(None).wire)
+    net = _once(fault)
+    first = net.sent("hub1", Op.REGISTRATION_REPLY)[0]
+    assert first.dst == "spoke1"
+    bad = [(w, _header_defects(w)) for w in net.wire if _header_defects(w)]
+    assert bad == ([(first, {defect})] if defect else []), bad
+    return net
+
+
+def _resent(net: Net) -> list[int]:
+    """spoke1's Registration Request IDs over the bring-up."""
+    return [w.pkt.request_id for w in net.sent("spoke1", Op.REGISTRATION_REQUEST)]
+
+
+def _dropped_and_resent(net: Net, error_indication: bool) -> None:
+    """spoke1 dropped the spoiled reply and resent the same request a second later."""
+    ids = _resent(net)
+    assert len(ids) == 2 and ids[0] == ids[1], ids
+    eis = [w.pkt.error_code for w in net.sent("spoke1", Op.ERROR_INDICATION)]
+    assert eis == ([ErrorCode.PROTOCOL_ERROR] if error_indication else []), eis
+
+
+def test_bad_checksum_once() -> None:
+    net = _spoiled(Fault.BAD_CHECKSUM_ONCE, "checksum")
+    _dropped_and_resent(net, error_indication=False)
+
+
+def test_garbled_once() -> None:
+    net = _spoiled(Fault.GARBLED_ONCE, "decodes")
+    first = net.sent("hub1", Op.REGISTRATION_REPLY)[0].data
+    assert codec.checksum_ok(first) and first[-4:] == b"\x80\x00\x00\x04"    # End claims 4 octets
+    _dropped_and_resent(net, error_indication=True)
+
+
+def test_pktsz_padding_once() -> None:
+    net = _spoiled(Fault.PKTSZ_PADDING_ONCE, "pktsz")
+    first = net.sent("hub1", Op.REGISTRATION_REPLY)[0].data
+    assert len(first) == int.from_bytes(first[10:12], "big") + 4 and first.endswith(b"\x00" * 4)
+    assert len(_resent(net)) == 1           # accepted as it is: ar$pktsz says where it ends
+
+
+def test_wrong_version_once() -> None:
+    net = _spoiled(Fault.WRONG_VERSION_ONCE, "version")
+    assert model_decode(net.sent("hub1", Op.REGISTRATION_REPLY)[0].data).version == 2
+    _dropped_and_resent(net, error_indication=True)
+
+
+def test_wrong_afn_once() -> None:
+    net = _spoiled(Fault.WRONG_AFN_ONCE, "afn")
+    assert model_decode(net.sent("hub1", Op.REGISTRATION_REPLY)[0].data).afn == 2
+    _dropped_and_resent(net, error_indication=True)
+
+
+def test_zero_hopcnt_once() -> None:
+    net = _spoiled(Fault.ZERO_HOPCNT_ONCE, "hopcnt")
+    assert len(_resent(net)) == 1           # a reply that ends here is not forwarded: accepted
+
+
+def test_refuse_registration_once() -> None:
+    net = _spoiled(Fault.REFUSE_REGISTRATION_ONCE, None)
+    replies = [w.pkt for w in net.sent("hub1", Op.REGISTRATION_REPLY)]
+    assert [[(c.code, c.holding_time) for c in r.cies] for r in replies[:2]] == \
+        [[(CieCode.INSUFFICIENT_RESOURCES, 0)], [(CieCode.SUCCESS, HOLD)]]
+    assert all(c.code == CieCode.SUCCESS for r in replies[1:] for c in r.cies)
+    ids = _resent(net)                      # the NAK answered the first: the next one is new
+    assert len(ids) == 2 and ids[0] != ids[1] and replies[0].request_id == ids[0], ids
+    # Refused means not bound: the hub's cache had no spoke1 until the second request.
+    net = lab(hub=(Fault.REFUSE_REGISTRATION_ONCE,))
+    assert S1["proto"] not in hub_cache(net) and S2["proto"] in hub_cache(net)
+
+
+def test_reply_from_tunnel_address_once() -> None:
+    net = _spoiled(Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE, "source")
+    first = net.sent("hub1", Op.REGISTRATION_REPLY)[0]
+    assert first.src_nbma == HUB["proto"] and first.dst_nbma == S1["nbma"]
+    assert [a.src for a in net.nodes["hub1"].of(Send) if a.src] == [HUB["proto"]]    # one Send from elsewhere
+    assert len(_resent(net)) == 1           # accepted: the NHS is bound at its configured NBMA address
+    assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[HUB["proto"]] == HUB["nbma"]
+
+
+def test_once_switches_spoil_one_reply_per_run() -> None:
+    """On a spoke the switches do nothing; a restarted hub (a fresh daemon) spoils its
+    own first reply again, and the spokes' next refresh recovers from it as well."""
+    for fault in defects.ONCE:
+        net = lab(spoke=(fault,))
+        net.run_for(2.5)
+        assert not any(_header_defects(w) for w in net.wire), fault
+        assert all(c.code == 0 for w in net.sent("hub1", Op.REGISTRATION_REPLY) for c in w.pkt.cies)
+    net = _spoiled(Fault.WRONG_VERSION_ONCE, "version")
+    net.add("hub1", hub_config(faults=[Fault.WRONG_VERSION_ONCE.value])).engine.handle(Start())
+    mark = len(net.wire)
+    net.run_for(HOLD / 3 + 3)           # both spokes refresh; the first refresh answered is spoiled
+    bad = [w for w in net.wire[mark:] if _header_defects(w)]
+    assert [(w.src, w.data[17], _header_defects(w)) for w in bad] == [("hub1", Op.REGISTRATION_REPLY, {"version"})]
+    assert {S1["proto"], S2["proto"]} <= set(hub_cache(net))

@@ -56,10 +56,12 @@ Event: TypeAlias = Start | PacketIn | Hairpin | Resolve | NbmaChanged | Stop
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``data`` (an NHRP packet) to ``dst_nbma`` over GRE."""
+    """Send ``data`` (an NHRP packet) to ``dst_nbma`` over GRE; from ``src`` when set
+    (only a fault switch sets it), else from the tunnel's own NBMA address."""
 
     dst_nbma: str
     data: bytes
+    src: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,16 @@ class Fault(enum.Enum):
     NO_REGISTRATION_RETRY = "no-registration-retry"  # an unanswered Registration Request waits for the refresh
     IMPATIENT_RESOLUTION = "impatient-resolution"  # a Resolution Reply over 100 ms after its request is dropped
     SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
+    # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;
+    # the spoke's 1 s resend (or its NAK backoff) recovers, so the lab still converges.
+    BAD_CHECKSUM_ONCE = "bad-checksum-once"        # the first Registration Reply carries a wrong ar$chksum
+    GARBLED_ONCE = "garbled-once"                  # the first Registration Reply's End claims 4 octets past ar$pktsz
+    PKTSZ_PADDING_ONCE = "pktsz-padding-once"      # the first Registration Reply has 4 octets after ar$pktsz
+    WRONG_VERSION_ONCE = "wrong-version-once"      # the first Registration Reply has ar$op.version 2
+    WRONG_AFN_ONCE = "wrong-afn-once"              # the first Registration Reply has ar$afn 2 (IPv6), not 1
+    ZERO_HOPCNT_ONCE = "zero-hopcnt-once"          # the first Registration Reply has ar$hopcnt 0
+    REFUSE_REGISTRATION_ONCE = "refuse-registration-once"  # the first Registration Reply is a NAK (code 5)
+    REPLY_FROM_TUNNEL_ADDRESS_ONCE = "reply-from-tunnel-address-once"  # outer source: the tunnel, not NBMA, address
     # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt

@@ -18,6 +18,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -32,6 +33,7 @@ from .ipsec import for_node as protection_for
 from .nflog import Nflog
 
 ETH_P_NHRP = 0x2001
+GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
 RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR = 0x4, 0x10
@@ -164,8 +166,11 @@ class LinuxNode:
             # With IPsec, nothing leaves before an SA to its destination is up (the
             # drop shunt would eat it): no SA, no send; NHRP's own resends retry.
             if self.protection is None or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
-                self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
-                                          IPv4Address(a.dst_nbma).packed))
+                if a.src:
+                    self._send_from(a)
+                else:
+                    self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
+                                              IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
             if self.protection is not None and self.protection.protect_shortcuts:
                 self.protection.ensure(a.nbma, a.protocol)
@@ -188,6 +193,18 @@ class LinuxNode:
         elif isinstance(a, eng.Log):
             log.log(getattr(logging, str(a.level).upper(), logging.INFO), "%s %s", a.message,
                     json.dumps(a.fields, default=str, sort_keys=True))
+
+    def _send_from(self, a: eng.Send) -> None:
+        """GRE (with the tunnel's key) built here and sent from ``a.src``, one of our own
+        addresses other than the NBMA one: the kernel's tunnel always uses that."""
+        data = self.ipr.get_links(self.ifindex)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+        keyed = data is not None and bool((data.get_attr("IFLA_GRE_OFLAGS") or 0) & GRE_KEY_PRESENT)
+        gre = struct.pack("!HH", GRE_KEY_PRESENT if keyed else 0, ETH_P_NHRP)
+        if keyed:
+            gre += struct.pack("!I", data.get_attr("IFLA_GRE_OKEY") or 0)
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE) as s:
+            s.bind((a.src, 0))
+            s.sendto(gre + a.data, (a.dst_nbma, 0))
 
     def _identity(self, nbma: str) -> str | None:
         """The protocol address the station at `nbma` must prove in IKE, if known."""

@@ -147,7 +147,9 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
     if error_indication.unknown_compulsory(state, src_nbma, pkt, data):
         return
     unique = bool(pkt.flags & FLAG_U_REGISTRATION)
-    cies = tuple(_register_cie(state, src_nbma, pkt, c, unique) for c in pkt.cies)
+    once = state.first_reply()          # the *-once switches spoil this reply if it is the first
+    refuse = Fault.REFUSE_REGISTRATION_ONCE in once
+    cies = tuple(_register_cie(state, src_nbma, pkt, c, unique, refuse) for c in pkt.cies)
     # 5.2.4: "formed from an NHRP Registration Request by changing the type code to
     # 4, updating the CIE Code field, and filling in the appropriate extensions".
     # A DMVPN spoke with `nhs dynamic` does not know our protocol address and puts its
@@ -158,10 +160,11 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
                     dst_proto=dst, cies=cies, hopcnt=state.hopcnt(ORIGINATED_HOPCNT),
                     extensions=replies.extensions(state, src_nbma, pkt))
     # 5.2.4: sent over "a direct NBMA level connection" to the NHC: where it came from.
-    state.send(src_nbma, reply)
+    state.send(src_nbma, reply, once)
 
 
-def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bool) -> Cie:
+def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bool,
+                  refuse: bool = False) -> Cie:
     protocol = cie.client_proto or pkt.src_proto
     claimed = cie.client_nbma or pkt.src_nbma
     nbma = claimed if state.has(Fault.BIND_CLAIMED_NBMA) else src_nbma
@@ -172,6 +175,8 @@ def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bo
                   claimed_nbma=claimed, code=int(code))
         return replace(cie, code=code, holding_time=0)   # 5.2.0.1: 0 on a NAK
 
+    if refuse:
+        return nak(CieCode.INSUFFICIENT_RESOURCES, "refused once (fault switch)")
     if not protocol or not claimed:
         return nak(CieCode.ADMINISTRATIVELY_PROHIBITED, "no protocol or NBMA address")
     if host_len(cie.prefix_length) != HOST:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from . import defects
 from .codec import Authentication, EncodeError, End, Extension, NatAddress, Packet, encode
 from .config import Config, NhsConfig
 from .events import Action, AddRoute, DelRoute, Log, LogLevel, MapNeighbor, Send, UnmapNeighbor
@@ -108,6 +109,7 @@ class State:
         self.registrations: dict[int, int] = {}                  # request ID -> NHS index
         self.resolutions: dict[int, PendingResolution] = {}      # request ID -> pending resolution
         self.purges: set[int] = set()
+        self.replied = False                     # a Registration Reply has been sent (defects.ONCE)
         self.shortcuts: dict[Network, Shortcut] = {}
         self.indications: dict[tuple[Network, Network], float] = {}
         self.lan = sorted(config.lan_prefixes, key=lambda n: -n.prefixlen)
@@ -124,6 +126,14 @@ class State:
 
     def has(self, fault: Fault) -> bool:
         return fault in self.config.faults
+
+    def first_reply(self) -> frozenset[Fault]:
+        """The ``*-once`` switches that are on, for the first Registration Reply we
+        send; nothing for every later one."""
+        if self.replied:
+            return frozenset()
+        self.replied = True
+        return self.config.faults & defects.ONCE
 
     def next_request_id(self) -> int:
         # 5.2.0.1: "a value which, when coupled with the address of the source,
@@ -155,17 +165,20 @@ class State:
             out.append(Authentication(self.config.auth.encode()))
         return (*out, End()) if out else ()
 
-    def send(self, dst_nbma: str, pkt: Packet) -> None:
+    def send(self, dst_nbma: str, pkt: Packet, once: frozenset[Fault] = frozenset()) -> None:
+        """Encode ``pkt`` and send it; ``once``: the defects of the first Registration Reply."""
         try:
             data = encode(pkt)
         except EncodeError as e:        # our bug, never the peer's: say so and carry on
             self.log("error", "cannot encode a packet we built", field=e.field, error=str(e),
                      packet=repr(pkt))
             return
+        data = defects.mangle(data, once)
         if self.has(Fault.BAD_CHECKSUM):
             # Flipping the low byte changes the sum by 1..255: never all-ones again.
             data = data[:13] + bytes([data[13] ^ 0xFF]) + data[14:]
-        self.out.append(Send(dst_nbma, data))
+        src = self.proto if Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE in once else ""
+        self.out.append(Send(dst_nbma, data, src))
 
     def set_timer(self, key: TimerKey, when: float) -> None:
         self.timers[key] = when
