@@ -81,6 +81,7 @@ def test_every_error_is_reported_at_once_with_its_path() -> None:
     ("name: x\nhubs: {hub1: {lan: 10.0.0.0/29}}\n", "hubs.hub1.lan", "too small"),
     ("name: [unclosed\n", "line 2", "invalid YAML"),
     ("name: x\nhubs: {hub1: {}}\nnats: {nat1: {}}\n", "nats.nat1", "nothing behind it"),
+    ("name: x\naddressing: {nbma_pool: 172.16.0.0/31}\nhubs: {hub1: {}}\n", "hubs.hub1", "is exhausted"),
 ])
 def test_bad_specs(text: str, path: str, words: str) -> None:
     with pytest.raises(spec.SpecError) as ei:

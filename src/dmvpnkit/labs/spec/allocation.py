@@ -33,7 +33,7 @@ class Allocator:
 
     def take(self, pool: str, prefixlen: int) -> IPv4Network | None:
         base = self.pools.get(pool)
-        if base is None:
+        if base is None or base.prefixlen > prefixlen:     # too small for even one: exhausted
             return None
         it = self.iters.setdefault((pool, prefixlen), base.subnets(new_prefix=prefixlen))
         for net in it:
