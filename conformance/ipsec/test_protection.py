@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from dmvpnkit.capture import expect, expect_all, expect_none
+from dmvpnkit.capture import expect, expect_all
+from dmvpnkit.rules import Context, enforce, ipsec
 
-from ..conftest import bringup, cleartext_gre, hairpin, nbma, tunnel
+from ..conftest import bringup, hairpin, nbma, tunnel
+
+PROTECTED = Context(ipsec=True)     # --ipsec: every station's GRE must be in ESP
 
 pytestmark = pytest.mark.topology("hub_2spoke")
 
@@ -27,7 +30,7 @@ def test_no_nhrp_in_cleartext_at_bring_up(lab) -> None:
     """Every NHRP packet of bring-up crosses the NBMA network inside ESP: none in the
     clear, and the registrations are seen (decrypted) inside it."""
     tl = bringup(lab)
-    expect_none(tl, "GRE in the clear on the NBMA network", cleartext_gre)
+    enforce(ipsec.no_cleartext, tl, PROTECTED)
     for spoke in ("spoke1", "spoke2"):
         expect(tl, f"{spoke}'s Registration Request inside ESP at hub1", node="hub1",
                op="registration-request", src_proto=tunnel(lab, spoke), esp=True)
@@ -39,7 +42,7 @@ def test_no_overlay_data_in_cleartext(redirected) -> None:
     """Overlay traffic (via the hub, then spoke to spoke) and the NHRP that redirects it
     cross the NBMA network only inside ESP."""
     tl = redirected["timeline"]
-    expect_none(tl, "GRE in the clear on the NBMA network", cleartext_gre)
+    enforce(ipsec.no_cleartext, tl, PROTECTED)
     expect_all(tl, "ICMP between the LAN hosts inside ESP", at_least=10, node="spoke2", data="icmp type 8",
                esp=True)
     expect(tl, "the Traffic Indication inside ESP", node="spoke1", op="traffic-indication", esp=True)

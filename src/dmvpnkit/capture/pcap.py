@@ -16,6 +16,7 @@ from typing import Iterator
 
 ETHERNET, RAW, LINUX_SLL, LINUX_SLL2 = 1, 101, 113, 276
 ETH_IPV4, ETH_VLAN = 0x0800, 0x8100
+LINKTYPES = {ETHERNET: "Ethernet", RAW: "raw IP", LINUX_SLL: "Linux cooked v1", LINUX_SLL2: "Linux cooked v2"}
 # pcapng blocks (draft-ietf-opsawg-pcapng): section header, interface description,
 # obsolete packet, simple packet, enhanced packet. Others (name resolution, statistics,
 # decryption secrets, custom) carry no frames and are skipped.
@@ -44,10 +45,19 @@ class Record:
                                      # for pcapng packets with a direction in epb_flags
 
 
-def read(path: Path) -> Iterator[Record]:
+def _linktype_note(path: Path, linktype: int, off: int) -> str:
+    return (f"{path}: link type {linktype} at offset {off} is not one dmvpnkit decodes "
+            f"({', '.join(f'{n} {t}' for t, n in LINKTYPES.items())}): its frames are skipped")
+
+
+def read(path: Path, notes: list[str] | None = None) -> Iterator[Record]:
+    """The frames of a pcap or pcapng file. What is read but cannot be used is said in
+    `notes`, if given, one line each naming the file and the offset: a file cut short
+    (what came before the cut is kept), an interface of a link type no decoder here reads."""
+    notes = [] if notes is None else notes
     raw = Path(path).read_bytes()
     if raw[:4] == b"\x0a\x0d\x0d\x0a":
-        yield from _pcapng(path, raw)
+        yield from _pcapng(path, raw, notes)
         return
     if len(raw) < 24:
         if not raw:
@@ -63,17 +73,21 @@ def read(path: Path) -> Iterator[Record]:
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
     scale = 1e-9 if nano else 1e-6
     linktype = struct.unpack_from(end + "I", raw, 20)[0] & 0x0FFFFFFF
+    if linktype not in LINKTYPES:
+        notes.append(_linktype_note(path, linktype, 20))
     rec = struct.Struct(end + "IIII")
     off = 24
     while off < len(raw):
-        if off + 16 > len(raw):
-            return                  # a capture cut short mid-header: keep what came before
-        sec, frac, incl, _orig = rec.unpack_from(raw, off)
-        off += 16
-        data = raw[off:off + incl]
-        off += incl
-        if len(data) < incl:
+        if off + 16 > len(raw):     # a capture cut short mid-header: keep what came before
+            notes.append(f"{path}: cut short at offset {off}: {len(raw) - off} bytes of a 16-byte record header")
             return
+        sec, frac, incl, _orig = rec.unpack_from(raw, off)
+        data = raw[off + 16:off + 16 + incl]
+        if len(data) < incl:
+            notes.append(f"{path}: cut short at offset {off}: the record there holds {incl} bytes, "
+                         f"{len(data)} present")
+            return
+        off += 16 + incl
         yield Record(sec + frac * scale, linktype, data, _outgoing(linktype, data))
 
 
@@ -108,7 +122,7 @@ def _interface(raw: bytes, body: int, end: int, order: str) -> tuple[int, int, f
     return linktype & 0x0FFFFFFF, snaplen, scale, offset
 
 
-def _pcapng(path: Path, raw: bytes) -> Iterator[Record]:
+def _pcapng(path: Path, raw: bytes, notes: list[str]) -> Iterator[Record]:
     """Every packet of every section, each with its own interface's link type and
     timestamp resolution; a file cut short mid-block keeps what came before it."""
     order, off, size = "<", 0, len(raw)
@@ -128,6 +142,8 @@ def _pcapng(path: Path, raw: bytes) -> Iterator[Record]:
             raise PcapError(f"{path}: pcapng block (type 0x{btype:x}) at offset {off}: total length {blen}, "
                             f"not a multiple of 4 of at least 12")
         if off + blen > size:
+            notes.append(f"{path}: cut short at offset {off}: the pcapng block there (type 0x{btype:x}) "
+                         f"is {blen} bytes, {size - off} present")
             return
         body, end = off + 8, off + blen - 4
         if btype == EPB:
@@ -143,6 +159,8 @@ def _pcapng(path: Path, raw: bytes) -> Iterator[Record]:
         else:
             if btype == IDB:
                 ifaces.append(_interface(raw, body, end, order))
+                if ifaces[-1][0] not in LINKTYPES:
+                    notes.append(_linktype_note(path, ifaces[-1][0], off))
             off += blen
             continue
         if ifid >= len(ifaces):
@@ -161,6 +179,8 @@ def _pcapng(path: Path, raw: bytes) -> Iterator[Record]:
                     outgoing = {1: False, 2: True}.get(struct.unpack(order + "I", value)[0] & 3)
         yield Record(((hi << 32) | lo) * scale + ts_offset, linktype, data, outgoing)
         off += blen
+    if off < size:
+        notes.append(f"{path}: cut short at offset {off}: {size - off} bytes, less than a pcapng block header")
 
 
 def ipv4_payload(r: Record) -> bytes | None:

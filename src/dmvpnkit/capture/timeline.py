@@ -47,6 +47,17 @@ class Event:
                                 # it could not be opened, data says why ("esp spi=... (no key)")
     encap: str = ""             # ESP-in-UDP (RFC 3948) as captured: "udp 4500>4500"
     gre: bool = False           # GRE (NHRP or overlay data), in the clear or inside ESP
+    pcap: str = ""              # the capture file it was read from, and its frame number
+    frame: int = 0              # there (1-based over every frame of the file, as Wireshark counts)
+
+    @property
+    def ref(self) -> str:
+        """Where the packet is: `<directory>/<file>:<frame>`, the directory being the one the
+        file is in (a lab's capture directory names its scenario); "" when not from a file."""
+        if not self.pcap:
+            return ""
+        p = Path(self.pcap)
+        return f"{p.parent.name + '/' if p.parent.name else ''}{p.name}:{self.frame}"
 
     @property
     def what(self) -> str:
@@ -71,7 +82,7 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"ts": self.ts, "node": self.node, "iface": self.iface, "src": self.src,
                              "dst": self.dst, "direction": self.direction, "summary": self.what,
-                             "esp": self.esp, "encap": self.encap}
+                             "esp": self.esp, "encap": self.encap, "frame": self.ref}
         if self.nhrp is not None:
             d["nhrp"] = _jsonable(dataclasses.asdict(self.nhrp))
         return d
@@ -186,12 +197,15 @@ def _udp_event(base: dict[str, Any], ip: bytes, body: bytes, keys: Keyring | Non
 
 
 def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset(),
-              mac: bytes | None = None, keys: Keyring | None = None) -> Iterator[Event]:
+              mac: bytes | None = None, keys: Keyring | None = None,
+              notes: list[str] | None = None) -> Iterator[Event]:
     """Decode one capture file into events (non-IPv4 frames are skipped). Direction
     comes from the link layer where it can (SLL packet type, or the interface's own
     `mac` as Ethernet source), else from the node's `own` NBMA addresses. With `keys`,
-    ESP (plain or in UDP) is opened and what it carries decoded like cleartext."""
-    for rec in pcap.read(path):
+    ESP (plain or in UDP) is opened and what it carries decoded like cleartext. What
+    could not be read (a file cut short, a link type we do not decode) goes to `notes`."""
+    where = str(path)
+    for frame, rec in enumerate(pcap.read(path, notes), 1):
         ip = pcap.ipv4_payload(rec)
         if ip is None or len(ip) < 20:
             continue
@@ -207,7 +221,8 @@ def events_of(path: Path, node: str, iface: str, own: frozenset[str] = frozenset
             direction = "out" if src in own else "in"
         else:
             direction = "?"
-        base: dict[str, Any] = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction)
+        base: dict[str, Any] = dict(ts=rec.ts, node=node, iface=iface, src=src, dst=dst, direction=direction,
+                                    pcap=where, frame=frame)
         if proto == GRE:
             yield _gre_event(base, body)
         elif proto == ESP:

@@ -9,7 +9,7 @@ import sys
 
 from .. import __version__
 
-SUBCOMMANDS = ("lab", "decode", "report", "nhrpd", "mutations", "implementations")
+SUBCOMMANDS = ("lab", "decode", "audit", "report", "nhrpd", "mutations", "implementations")
 
 
 def build_parser() -> argparse.ArgumentParser:
