@@ -3,6 +3,8 @@ on these effects). Each test runs the same scenario with and without the fault."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scapy.layers.inet import ICMP, IP
 
 from dmvpnkit.nhrp import build
@@ -11,7 +13,7 @@ from dmvpnkit.nhrp.model import DecodeError
 from dmvpnkit.nhrp.model import decode as model_decode
 from dmvpnkit.nhrpd import codec, defects
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
-from dmvpnkit.nhrpd.events import AddRoute, Hairpin, PacketIn, Resolve, Send, Start, Stop
+from dmvpnkit.nhrpd.events import AddRoute, Hairpin, NbmaChanged, PacketIn, Resolve, Send, Start, Stop
 from dmvpnkit.nhrpd.config import Config
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
@@ -413,3 +415,130 @@ def test_once_switches_spoil_one_reply_per_run() -> None:
     bad = [w for w in net.wire[mark:] if _header_defects(w)]
     assert [(w.src, w.data[17], _header_defects(w)) for w in bad] == [("hub1", Op.REGISTRATION_REPLY, {"version"})]
     assert {S1["proto"], S2["proto"]} <= set(hub_cache(net))
+
+
+# -- the first-request switches: only the first Registration Request a spoke sends -------
+def _requests(net: Net, name: str) -> list[codec.Packet]:
+    return [w.pkt for w in net.sent(name, Op.REGISTRATION_REQUEST)]
+
+
+def test_zero_holdtime_once() -> None:
+    net = _spoiled(Fault.ZERO_HOLDTIME_ONCE, None)      # no header defect anywhere
+    for name in ("spoke1", "spoke2"):                  # each spoke's own first request
+        assert [[c.holding_time for c in p.cies] for p in _requests(net, name)] == [[0]], name
+    assert len(_resent(net)) == 1                       # answered and accepted at once
+    assert [(c.code, c.holding_time) for c in net.sent("hub1", Op.REGISTRATION_REPLY)[0].pkt.cies] == \
+        [(CieCode.SUCCESS, 0)]                          # the CIE, echoed
+    net.run_for(HOLD / 3)                               # the refresh holds the hold time again
+    assert [[c.holding_time for c in p.cies] for p in _requests(net, "spoke1")] == [[0], [HOLD]]
+    # The hub took 0 for its own default: the binding lives a hold time, not no time.
+    net = lab(hub=(Fault.ZERO_HOLDTIME_ONCE,), spoke=(Fault.ZERO_HOLDTIME_ONCE,))
+    net.cut.add("spoke1")
+    net.run_for(HOLD - 1)
+    assert S1["proto"] in hub_cache(net)
+    net.run_for(2)
+    assert S1["proto"] not in hub_cache(net)
+
+
+def test_nbma_as_protocol_once() -> None:
+    net = _spoiled(Fault.NBMA_AS_PROTOCOL_ONCE, None)
+    _dropped_and_resent(net, error_indication=False)
+    for name, s in (("spoke1", S1), ("spoke2", S2)):
+        first, resent = _requests(net, name)[:2]
+        assert (first.src_proto, resent.src_proto) == (s["nbma"], s["proto"]), name
+        assert replace(first, src_proto=s["proto"]) == resent     # else the same request, ID and all
+    replies = [w.pkt for w in net.sent("hub1", Op.REGISTRATION_REPLY, to="spoke1")]
+    assert [(r.src_proto, [c.code for c in r.cies]) for r in replies[:2]] == \
+        [(S1["nbma"], [CieCode.SUCCESS]), (S1["proto"], [CieCode.SUCCESS])]     # both answered
+    # The hub bound what the first one claimed; never refreshed, it expires.
+    assert hub_cache(net)[S1["nbma"]]["nbma"] == S1["nbma"]
+    net.run_for(HOLD + 1)
+    assert S1["nbma"] not in hub_cache(net) and S1["proto"] in hub_cache(net)
+    # A hub not yet listening (bring-up): resent spoiled, one request, until answered; then clean.
+    net = lab(hub=(Fault.NBMA_AS_PROTOCOL_ONCE,), spoke=(Fault.NBMA_AS_PROTOCOL_ONCE,), cut=("hub1",))
+    net.run_for(1.5)                    # sent at +0 and +1, both lost
+    net.cut.discard("hub1")
+    net.run_for(6)                      # +3: answered and dropped; +7: clean
+    reqs = _requests(net, "spoke1")
+    assert [p.src_proto for p in reqs] == [S1["nbma"]] * 3 + [S1["proto"]]
+    assert len({p.request_id for p in reqs}) == 1
+    assert net.engine("spoke1").views()["nhs"][0]["protocol"] == HUB["proto"]
+
+
+# -- the other targeted switches -----------------------------------------------------------
+NEW_NBMA = "172.16.0.21"
+HUB2 = {"proto": "10.255.0.2", "nbma": "172.16.0.2"}
+RUNT = b"\x00\x01\x08\x00garbage"      # the suite's runt (robustness/test_malformed.py)
+
+
+def test_keep_first_nbma() -> None:
+    for faults, bound in (((), NEW_NBMA), ((Fault.KEEP_FIRST_NBMA,), S1["nbma"])):
+        net = lab(hub=faults, spoke=faults)
+        mark = len(net.wire)
+        net.handle("spoke1", NbmaChanged(NEW_NBMA))
+        # spoke1 purged its registration and registered from the new address; answered there.
+        assert [w.data[17] for w in net.wire[mark:] if w.src == "spoke1"] == [Op.PURGE_REQUEST,
+                                                                             Op.REGISTRATION_REQUEST]
+        reply = net.sent("hub1", Op.REGISTRATION_REPLY)[-1]
+        assert (reply.dst_nbma, [c.code for c in reply.pkt.cies]) == (NEW_NBMA, [CieCode.SUCCESS])
+        entry = hub_cache(net)[S1["proto"]]
+        assert (entry["nbma"], entry["claimed_nbma"]) == (bound, NEW_NBMA)
+        assert hub_cache(net)[S2["proto"]]["nbma"] == S2["nbma"]
+
+
+def test_reply_to_claimed_nbma() -> None:
+    public = "198.51.100.2"
+    for faults, nat_ext, to in (((), True, public), ((Fault.REPLY_TO_CLAIMED_NBMA,), True, S2["nbma"]),
+                                ((Fault.REPLY_TO_CLAIMED_NBMA,), False, public)):
+        net = Net()
+        net.nat[S2["nbma"]] = public
+        net.add("hub1", hub_config(faults=[f.value for f in faults]))
+        for name in ("spoke1", "spoke2"):
+            net.add(name, spoke_config(name, faults=[f.value for f in faults], nat_extension=nat_ext))
+        net.start()
+        replies = net.sent("hub1", Op.REGISTRATION_REPLY)
+        assert {w.dst_nbma for w in replies if w.pkt.src_proto == S2["proto"]} == {to}
+        assert [w.dst for w in replies if w.pkt.src_proto == S1["proto"]] == ["spoke1"]   # not NATed
+        assert hub_cache(net)[S2["proto"]]["nbma"] == public        # bound where seen all the same
+        registered = net.engine("spoke2").views()["nhs"][0]["protocol"] == HUB["proto"]
+        assert registered is (to == public)
+
+
+def test_register_first_nhs_only() -> None:
+    nhs = [{"nbma": HUB["nbma"], "protocol": None}, {"nbma": HUB2["nbma"], "protocol": None}]
+    for faults, hubs in (((), {"hub1", "hub2"}), ((Fault.REGISTER_FIRST_NHS_ONLY,), {"hub1"})):
+        names = [f.value for f in faults]
+        net = Net()
+        net.add("hub1", hub_config(faults=names))
+        net.add("hub2", hub_config(faults=names, protocol_address=HUB2["proto"] + "/24",
+                                   nbma_address=HUB2["nbma"]))
+        net.add("spoke1", spoke_config("spoke1", faults=names, nhs=nhs))
+        net.start()
+        net.run_for(HOLD)
+        assert {w.dst for w in net.sent("spoke1", Op.REGISTRATION_REQUEST)} == hubs
+        for hub in ("hub1", "hub2"):
+            cached = S1["proto"] in {e["protocol"] for e in net.engine(hub).views()["cache"]}
+            assert cached is (hub in hubs), hub
+        assert net.engine("spoke1").views()["nhs"][0]["protocol"] == HUB["proto"]
+
+
+def test_accept_extoff_past_pktsz() -> None:
+    data = malform(build.registration_request(PEER, "10.255.0.99", "10.255.0.99", 1, HOLD),
+                   Malformation.EXTOFF_PAST_PKTSZ)
+    assert codec.checksum_ok(data) and int.from_bytes(data[14:16], "big") == len(data) + 4
+    assert [(p.op_type, p.error_code) for p in probe(lab(), data)] == [(Op.ERROR_INDICATION, ErrorCode.PROTOCOL_ERROR)]
+    reply = probe(lab(hub=(Fault.ACCEPT_EXTOFF_PAST_PKTSZ,)), data)
+    assert [(p.op_type, [c.code for c in p.cies]) for p in reply] == [(Op.REGISTRATION_REPLY, [CieCode.SUCCESS])]
+
+
+def test_runt_prefixes_next() -> None:
+    req = bytes(build.registration_request(PEER, "10.255.0.99", "10.255.0.99", 1, HOLD))
+    other = bytes(build.registration_request("172.16.0.98", "10.255.0.98", "10.255.0.98", 1, HOLD))
+    for faults, answer in (((), (Op.REGISTRATION_REPLY, 0)), ((Fault.RUNT_PREFIXES_NEXT,),
+                                                               (Op.ERROR_INDICATION, ErrorCode.PROTOCOL_ERROR))):
+        net = lab(hub=faults)
+        assert probe(net, RUNT) == []                   # the runt itself: dropped, unanswered
+        sent = [a for a in net.engine("hub1").handle(PacketIn("172.16.0.98", other)) if isinstance(a, Send)]
+        assert [codec.decode(a.data).op_type for a in sent] == [Op.REGISTRATION_REPLY]     # another sender
+        assert [(p.op_type, p.error_code) for p in probe(net, req)] == [answer]     # its sender's next
+        assert [p.op_type for p in probe(net, req)] == [Op.REGISTRATION_REPLY]        # and the one after

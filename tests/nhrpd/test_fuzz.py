@@ -12,18 +12,21 @@ from scapy.layers.inet import ICMP, IP
 
 from dmvpnkit.nhrpd import codec
 from dmvpnkit.nhrpd.events import Hairpin, NbmaChanged, PacketIn, Resolve, Send, Stop
+from dmvpnkit.nhrpd.faults import Fault
 
 from .harness import HUB, SPOKES, Net, hub_config, rechecksum, spoke_config
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NODES = ("hub1", "spoke1", "spoke2")
+# The switches that mishandle malformed input: still without raising.
+MALFORMED_INPUT_FAULTS = [Fault.RUNT_PREFIXES_NEXT.value, Fault.ACCEPT_EXTOFF_PAST_PKTSZ.value]
 
 
-def fresh() -> Net:
+def fresh(faults: list[str] | None = None) -> Net:
     net = Net()
-    net.add("hub1", hub_config(auth=None))
-    net.add("spoke1", spoke_config("spoke1"))
-    net.add("spoke2", spoke_config("spoke2"))
+    net.add("hub1", hub_config(auth=None, faults=faults or []))
+    net.add("spoke1", spoke_config("spoke1", faults=faults or []))
+    net.add("spoke2", spoke_config("spoke2", faults=faults or []))
     net.start()
     net.handle("spoke1", Resolve("10.1.2.10"))
     return net
@@ -91,6 +94,19 @@ def test_sequences_through_the_network(events: list[tuple[str, bytes]]) -> None:
     net.run_for(500)
     errors = [log for n in net.nodes.values() for log in n.logs("error")]
     assert [log.message for log in errors] == ["NbmaChanged with an address that is not IPv4"], errors
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.binary(max_size=24), st.sampled_from(corpus()), st.integers(0, 0xFFFF)),
+                min_size=1, max_size=4), st.sampled_from(NODES), st.sampled_from(("172.16.0.99", HUB["nbma"])))
+def test_malformed_input_switches_never_raise(probes: list[tuple[bytes, bytes, int]], node: str, src: str) -> None:
+    """Runts (kept for the sender's next packet) and an ar$extoff anywhere (past
+    ar$pktsz: read as no extensions), checksum intact: what is sent stays well-formed."""
+    net = fresh(MALFORMED_INPUT_FAULTS)
+    for junk, packet, extoff in probes:
+        for data in (junk, rechecksum(packet[:14] + extoff.to_bytes(2, "big") + packet[16:])):
+            check(data, net.engine(node).handle(PacketIn(src, data)))
+    net.run_for(200)
 
 
 def test_corpus_covers_every_type() -> None:

@@ -2,11 +2,20 @@
 (per daemon run) in one way that a capture of every packet sent can see, and in no
 other. The spoke drops the spoiled reply (or, for the NAK, is refused) and its own
 resend a second later (``state.RETRY_FIRST``) is answered normally, so the lab still
-converges and only the case about that one requirement fails."""
+converges and only the case about that one requirement fails.
+
+``FIRST_REQUEST``: the same for the first Registration Request a spoke sends (to its
+first NHS; resends too until that NHS answers, so a request lost at bring-up does not
+take the defect with it). What is spoiled is what is sent, not the request kept for
+resending (``Nhs.packet``): the hub answers it, and where the spoke drops the answer
+(it does not match its request), the resend a second later is the request unspoiled,
+with the same ID."""
 
 from __future__ import annotations
 
-from .codec import FIXED_LEN, checksum
+from dataclasses import replace
+
+from .codec import FIXED_LEN, Packet, checksum
 from .faults import Fault
 
 # The switches that act on the first Registration Reply (see ``State.first_reply``);
@@ -15,6 +24,9 @@ from .faults import Fault
 ONCE = frozenset({Fault.BAD_CHECKSUM_ONCE, Fault.GARBLED_ONCE, Fault.PKTSZ_PADDING_ONCE,
                   Fault.WRONG_VERSION_ONCE, Fault.WRONG_AFN_ONCE, Fault.ZERO_HOPCNT_ONCE,
                   Fault.REFUSE_REGISTRATION_ONCE, Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE})
+# The switches that act on the first Registration Request (see ``State.first_request``),
+# on its fields (``rewrite``).
+FIRST_REQUEST = frozenset({Fault.ZERO_HOLDTIME_ONCE, Fault.NBMA_AS_PROTOCOL_ONCE})
 WRONG_AFN = 2               # IANA address family 2 (IPv6), with 4-byte IPv4 addresses
 WRONG_VERSION = 2
 PADDING = b"\x00" * 4       # octets after ar$pktsz: the checksum covers ar$pktsz octets only
@@ -54,3 +66,15 @@ def mangle(data: bytes, once: frozenset[Fault]) -> bytes:
     if Fault.PKTSZ_PADDING_ONCE in once:
         out += PADDING
     return bytes(out)
+
+
+def rewrite(pkt: Packet, once: frozenset[Fault], nbma: str) -> Packet:
+    """``pkt`` with the field defects of ``once``; ``nbma``: the sender's NBMA address."""
+    if Fault.ZERO_HOLDTIME_ONCE in once:
+        # The NHS takes 0 as "its default" (as ours does); 5.2.0.1 asks for the time.
+        pkt = replace(pkt, cies=tuple(replace(c, holding_time=0) for c in pkt.cies))
+    if Fault.NBMA_AS_PROTOCOL_ONCE in once:
+        # The NHS binds that address (to where it came from) and answers for it; the
+        # spoke matches the answer on ar$src_proto and drops it.
+        pkt = replace(pkt, src_proto=nbma)
+    return pkt

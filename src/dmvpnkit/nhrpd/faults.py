@@ -43,6 +43,16 @@ class Fault(enum.Enum):
     ZERO_HOPCNT_ONCE = "zero-hopcnt-once"          # the first Registration Reply has ar$hopcnt 0
     REFUSE_REGISTRATION_ONCE = "refuse-registration-once"  # the first Registration Reply is a NAK (code 5)
     REPLY_FROM_TUNNEL_ADDRESS_ONCE = "reply-from-tunnel-address-once"  # outer source: the tunnel, not NBMA, address
+    # First request: only the first Registration Request a spoke sends (per daemon run, to
+    # its first NHS, resent unchanged until answered) has the defect; the NHS answers it, and
+    # where the spoke drops that answer its resend a second later is the request as it should be.
+    ZERO_HOLDTIME_ONCE = "zero-holdtime-once"      # the first Registration Request's CIE holds Holding Time 0
+    NBMA_AS_PROTOCOL_ONCE = "nbma-as-protocol-once"  # the first Registration Request's ar$src_proto: the NBMA address
+    KEEP_FIRST_NBMA = "keep-first-nbma"            # hub keeps a protocol address at the first NBMA address it bound
+    REPLY_TO_CLAIMED_NBMA = "reply-to-claimed-nbma"  # a NAT-aware registration is answered at its claimed NBMA address
+    REGISTER_FIRST_NHS_ONLY = "register-first-nhs-only"  # a spoke never registers with its second and later NHSs
+    ACCEPT_EXTOFF_PAST_PKTSZ = "accept-extoff-past-pktsz"  # an ar$extoff past ar$pktsz is read as "no extensions"
+    RUNT_PREFIXES_NEXT = "runt-prefixes-next"      # a runt is kept and put before its sender's next packet
     # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt

@@ -12,8 +12,13 @@ from .state import State
 
 
 def packet_in(state: State, src_nbma: str, data: bytes) -> None:
+    if state.has(Fault.RUNT_PREFIXES_NEXT):
+        # As if NHRP came as a stream: a runt is the start of the sender's next packet.
+        data = state.partial.pop(src_nbma, b"") + data
     if len(data) < 20:
         state.log("info", "runt packet dropped", src=src_nbma, size=len(data), head=data.hex())
+        if state.has(Fault.RUNT_PREFIXES_NEXT):
+            state.partial[src_nbma] = data
         return
     hdr = peek(data)
     assert hdr is not None
@@ -23,6 +28,9 @@ def packet_in(state: State, src_nbma: str, data: bytes) -> None:
         state.log("info", "bad checksum: dropped", src=src_nbma, chksum=data[12:14].hex(),
                   op_type=hdr.op_type)
         return
+    if checked and int.from_bytes(data[14:16], "big") > hdr.pktsz and state.has(Fault.ACCEPT_EXTOFF_PAST_PKTSZ):
+        # 5: the Extensions Part is "ar$pktsz minus ar$extoff"; read here as none at all.
+        data = data[:14] + b"\x00\x00" + data[16:]
     if hdr.version != 1 and state.has(Fault.ACCEPT_ANY_VERSION):
         data = data[:16] + b"\x01" + data[17:]
     try:

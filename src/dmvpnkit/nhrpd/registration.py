@@ -58,6 +58,8 @@ def _request(state: State, nhs: Nhs) -> Packet:
 def register(state: State, i: int, fresh: bool) -> None:
     """Send NHS ``i`` a Registration Request: a new one if ``fresh`` (its backoff
     restarted) or none is outstanding, else the outstanding one again."""
+    if i > 0 and state.has(Fault.REGISTER_FIRST_NHS_ONLY):
+        return                          # 5.2.3 asks for every NHS that serves us (fault)
     nhs = state.nhs[i]
     if fresh or nhs.packet is None or state.has(Fault.NEW_REQUEST_ID_ON_RESEND):
         if nhs.request_id is not None:
@@ -68,7 +70,7 @@ def register(state: State, i: int, fresh: bool) -> None:
         if fresh:
             nhs.interval = RETRY_FIRST
     assert nhs.packet is not None
-    state.send(nhs.config.nbma, nhs.packet)
+    state.send(nhs.config.nbma, nhs.packet, state.first_request() if i == 0 else frozenset())
     retry = state.config.holdtime / 3 if state.has(Fault.NO_REGISTRATION_RETRY) else nhs.interval
     state.set_timer(("register", i), state.now + retry)
     state.log("debug", "registration sent", nhs=nhs.config.nbma, request_id=nhs.request_id,
@@ -94,6 +96,8 @@ def _nhs_down(state: State, nhs: Nhs) -> None:
 
 def reply_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
     i = state.registrations.get(pkt.request_id)
+    if i == 0:
+        state.requested = True          # the first NHS answered: no more first-request defects
     if i is None or pkt.src_proto != state.proto:
         # 5.2.0.1: a reply is matched by Request ID and source address.
         state.log("info", "Registration Reply matches no request: dropped", src=src_nbma,
@@ -160,7 +164,12 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
                     dst_proto=dst, cies=cies, hopcnt=state.hopcnt(ORIGINATED_HOPCNT),
                     extensions=replies.extensions(state, src_nbma, pkt))
     # 5.2.4: sent over "a direct NBMA level connection" to the NHC: where it came from.
-    state.send(src_nbma, reply, once)
+    to = src_nbma
+    if state.has(Fault.REPLY_TO_CLAIMED_NBMA) and pkt.src_nbma and pkt.extension(NatAddress) is not None:
+        # A NATed NHC's pre-NAT address, unreachable from here (only NAT-aware NHCs,
+        # ours in the lab, are answered there: the address is then a node's own).
+        to = pkt.src_nbma
+    state.send(to, reply, once)
 
 
 def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bool,
@@ -168,6 +177,8 @@ def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bo
     protocol = cie.client_proto or pkt.src_proto
     claimed = cie.client_nbma or pkt.src_nbma
     nbma = claimed if state.has(Fault.BIND_CLAIMED_NBMA) else src_nbma
+    if state.has(Fault.KEEP_FIRST_NBMA):
+        nbma = state.first_nbma.get(protocol, nbma)     # not where it registers from now
     holding = cie.holding_time or state.config.holdtime
 
     def nak(code: CieCode, why: str) -> Cie:
@@ -199,4 +210,6 @@ def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bo
         state.log("info", "registered", protocol=protocol, nbma=nbma, claimed_nbma=claimed,
                   holding_time=holding, unique=unique)
     state.bind(protocol, nbma, claimed, "dynamic", holding, unique)
+    if state.has(Fault.KEEP_FIRST_NBMA):
+        state.first_nbma.setdefault(protocol, nbma)     # for good: purges and expiry keep it
     return replace(cie, code=CieCode.SUCCESS)

@@ -110,6 +110,9 @@ class State:
         self.resolutions: dict[int, PendingResolution] = {}      # request ID -> pending resolution
         self.purges: set[int] = set()
         self.replied = False                     # a Registration Reply has been sent (defects.ONCE)
+        self.requested = False                   # the first NHS has answered us (defects.FIRST_REQUEST)
+        self.first_nbma: dict[str, str] = {}     # protocol -> NBMA first bound (KEEP_FIRST_NBMA only)
+        self.partial: dict[str, bytes] = {}      # NBMA -> a runt it sent (RUNT_PREFIXES_NEXT only)
         self.shortcuts: dict[Network, Shortcut] = {}
         self.indications: dict[tuple[Network, Network], float] = {}
         self.lan = sorted(config.lan_prefixes, key=lambda n: -n.prefixlen)
@@ -134,6 +137,13 @@ class State:
             return frozenset()
         self.replied = True
         return self.config.faults & defects.ONCE
+
+    def first_request(self) -> frozenset[Fault]:
+        """The first-request switches that are on, for what we send our first NHS until
+        it answers (the first request, and its resends if that was lost: an NHS not yet
+        up at bring-up sees the defect too, and the request stays one with its resends);
+        nothing once it has (``registration.reply_in``)."""
+        return frozenset() if self.requested else self.config.faults & defects.FIRST_REQUEST
 
     def next_request_id(self) -> int:
         # 5.2.0.1: "a value which, when coupled with the address of the source,
@@ -166,9 +176,10 @@ class State:
         return (*out, End()) if out else ()
 
     def send(self, dst_nbma: str, pkt: Packet, once: frozenset[Fault] = frozenset()) -> None:
-        """Encode ``pkt`` and send it; ``once``: the defects of the first Registration Reply."""
+        """Encode ``pkt`` and send it; ``once``: the defects of the first Registration
+        Reply (``first_reply``) or Request (``first_request``)."""
         try:
-            data = encode(pkt)
+            data = encode(defects.rewrite(pkt, once, self.nbma))
         except EncodeError as e:        # our bug, never the peer's: say so and carry on
             self.log("error", "cannot encode a packet we built", field=e.field, error=str(e),
                      packet=repr(pkt))
