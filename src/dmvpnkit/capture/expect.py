@@ -45,7 +45,7 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _none_of(what: str) -> str:
+def forbidding(what: str) -> str:
     """'a packet with ...' -> 'no packet with ...'; a phrase without an article is quoted."""
     for article in ("a ", "an "):
         if what.startswith(article):
@@ -80,7 +80,7 @@ def expect_none(tl: Timeline, what: str, pred: Pred | None = None, **match: Any)
     """No event matching: `what` names the forbidden packet."""
     found = tl.where(pred, **match)
     if found:
-        raise ExpectationFailed(_none_of(what), f"{_n(len(found), 'packet')}, the first {_at(tl, found[0])}",
+        raise ExpectationFailed(forbidding(what), f"{_n(len(found), 'packet')}, the first {_at(tl, found[0])}",
                                 tl.around(found[0].ts), mark=found[0])
 
 

@@ -255,7 +255,7 @@ class Timeline(Sequence[Event]):
             node, _, iface = p.stem.partition("__")
             own = frozenset(a for a, n in names.items() if n == node)
             if p.parent not in per_dir:
-                per_dir[p.parent] = (_macs(p.parent), Keyring.from_dir(p.parent))
+                per_dir[p.parent] = (link_macs(p.parent), Keyring.from_dir(p.parent))
             macs, keys = per_dir[p.parent]
             events.extend(events_of(p, node, iface, own, macs.get(p.stem), keys))
         return cls(events, names)
@@ -327,7 +327,7 @@ class Timeline(Sequence[Event]):
         return self.format()
 
 
-def _macs(directory: Path) -> dict[str, bytes]:
+def link_macs(directory: Path) -> dict[str, bytes]:
     try:
         doc = json.loads((directory / MACS_FILE).read_text())
     except (OSError, ValueError):

@@ -4,17 +4,14 @@ traffic, and judge each station on its own."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..capture import pcap
 from ..capture.esp import Keyring, XfrmError, parse_xfrm
-from ..capture.timeline import Event, Timeline, events_of
+from ..capture.timeline import Event, Timeline, events_of, link_macs
 from .base import REGISTRY, SKIP, Context, Rule, Verdict
-
-MACS_FILE = "macs.json"
 
 
 @dataclass
@@ -67,21 +64,13 @@ def keyring(files: list[Path], keys: list[Path]) -> tuple[Keyring, list[str]]:
     return Keyring(sas), problems
 
 
-def _macs(directory: Path) -> dict[str, bytes]:
-    try:
-        doc = json.loads((directory / MACS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: bytes.fromhex(v.replace(":", "")) for k, v in doc.items() if isinstance(v, str)}
-
-
 def read_one(path: Path, keys: Keyring, problems: list[str], notes: list[str]) -> list[Event]:
     """The events of one file; what cannot be read is a line in `problems`, never a raise.
     A file that breaks off keeps the events before the break."""
     node, _, iface = path.stem.partition("__")
     events: list[Event] = []
     try:
-        for e in events_of(path, node, iface, mac=_macs(path.parent).get(path.stem), keys=keys, notes=problems):
+        for e in events_of(path, node, iface, mac=link_macs(path.parent).get(path.stem), keys=keys, notes=problems):
             events.append(e)
     except pcap.PcapError as e:
         problems.append(str(e))

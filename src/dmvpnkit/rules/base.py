@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..capture.expect import ExpectationFailed
+from ..capture.expect import ExpectationFailed, forbidding
 from ..capture.timeline import OPAQUE_ESP, Event, Timeline
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -158,7 +158,7 @@ def none_of(tl: Timeline, events: Timeline, what: str, forbidden: str, bad: Call
     """PASS when no event of `events` (`what`: "NHRP packets sent by X") is `bad`
     (`forbidden`: "a packet whose ar$chksum is wrong"), FAIL at the first that is;
     SKIP when `events` is empty."""
-    expected = f"{_no(forbidden)} among the {what}"
+    expected = f"{forbidding(forbidden)} among the {what}"
     if not events:
         return skipped(expected, f"no {what} in the capture", tl)
     found = [e for e in events if bad(e)]
@@ -167,13 +167,6 @@ def none_of(tl: Timeline, events: Timeline, what: str, forbidden: str, bad: Call
     first = found[0]
     more = f": {detail(first)}" if detail else ""
     return failed(expected, f"{len(found)} of {len(events)}, the first at {_at(tl, first)}{more}", tl, first, found)
-
-
-def _no(what: str) -> str:
-    for article in ("a ", "an "):
-        if what.startswith(article):
-            return "no " + what[len(article):]
-    return f"no {what}"
 
 
 def _at(tl: Timeline, e: Event) -> str:
