@@ -13,8 +13,8 @@ from dmvpnkit.nhrp.model import DecodeError
 from dmvpnkit.nhrp.model import decode as model_decode
 from dmvpnkit.nhrpd import codec, defects
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
-from dmvpnkit.nhrpd.events import AddRoute, Hairpin, NbmaChanged, PacketIn, Resolve, Send, Start, Stop
 from dmvpnkit.nhrpd.config import Config
+from dmvpnkit.nhrpd.events import AddRoute, FlushRoutes, Hairpin, NbmaChanged, PacketIn, Resolve, Send, Start, Stop
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
 
@@ -542,3 +542,46 @@ def test_runt_prefixes_next() -> None:
         assert [codec.decode(a.data).op_type for a in sent] == [Op.REGISTRATION_REPLY]     # another sender
         assert [(p.op_type, p.error_code) for p in probe(net, req)] == [answer]     # its sender's next
         assert [p.op_type for p in probe(net, req)] == [Op.REGISTRATION_REPLY]        # and the one after
+
+
+def test_cache_unsolicited_reply() -> None:
+    bogus = bytes(build.resolution_reply(PEER, HUB["proto"], "10.9.9.9", 77, client_nbma=PEER,
+                                         client_proto="10.9.9.9"))
+    for faults, cached in (((), False), ((Fault.CACHE_UNSOLICITED_REPLY,), True)):
+        net = lab(hub=faults)
+        assert [(p.op_type, p.error_code) for p in probe(net, bogus)] == [
+            (Op.ERROR_INDICATION, ErrorCode.INVALID_RESOLUTION_REPLY)]
+        assert ("10.9.9.9" in hub_cache(net)) is cached
+
+
+def test_traffic_indication_from_tunnel_address() -> None:
+    for faults, src in (((), ""), ((Fault.TRAFFIC_INDICATION_FROM_TUNNEL_ADDRESS,), HUB["proto"])):
+        net = lab(hub=faults)
+        acts = net.handle("hub1", Hairpin(PING))
+        assert [a.src for a in acts if isinstance(a, Send)] == [src]
+        assert len(net.nodes["spoke1"].of(AddRoute)) == 1      # the spoke still acts on it
+
+
+# -- the restart switches: only a daemon started again (Start(restarted=True)) -----------
+def _restart(net: Net, name: str, faults: tuple[Fault, ...]) -> list:
+    net.add(name, spoke_config(name, faults=[f.value for f in faults]))
+    return net.handle(name, Start(restarted=True))
+
+
+def test_trust_saved_registration() -> None:
+    net = lab(spoke=(Fault.TRUST_SAVED_REGISTRATION,))
+    assert S1["proto"] in hub_cache(net)            # a first start registers as ever
+    for faults, count in (((), 1), ((Fault.TRUST_SAVED_REGISTRATION,), 0)):
+        net = lab()
+        mark = len(net.sent("spoke1", Op.REGISTRATION_REQUEST))
+        _restart(net, "spoke1", faults)
+        net.run_for(HOLD)               # nor a refresh later
+        assert bool(net.sent("spoke1", Op.REGISTRATION_REQUEST)[mark:]) is bool(count)
+
+
+def test_flush_tunnel_routes_on_restart() -> None:
+    assert lab(spoke=(Fault.FLUSH_TUNNEL_ROUTES_ON_RESTART,)).nodes["spoke1"].of(FlushRoutes) == []  # first start
+    for faults, count in (((), 0), ((Fault.FLUSH_TUNNEL_ROUTES_ON_RESTART,), 1)):
+        acts = _restart(lab(), "spoke1", faults)
+        assert sum(isinstance(a, FlushRoutes) for a in acts) == count
+        assert any(isinstance(a, Send) for a in acts)   # and it registers as ever

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,8 @@ def uml_env() -> dict[str, str]:
     so = SHIM_CACHE / f"umlxstate-{hashlib.sha256(src).hexdigest()[:12]}.so"
     if not so.exists():
         SHIM_CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = so.with_suffix(f".{os.getpid()}.tmp")
+        # Per process and thread: a session starts its workers' guests from parallel threads.
+        tmp = so.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             raise NoLabKernel("building the UML XSAVE shim needs a C compiler (apt-get install gcc libc6-dev)")

@@ -13,6 +13,7 @@ from dmvpnkit.nhrpd.events import (
     AddRoute,
     DelRoute,
     Event,
+    FlushRoutes,
     Hairpin,
     Log,
     MapNeighbor,
@@ -28,6 +29,6 @@ from dmvpnkit.nhrpd.faults import Fault
 
 __all__ = [
     "Action", "AddRoute", "CodecError", "Config", "ConfigError", "DelRoute", "EncodeError",
-    "Engine", "Event", "Fault", "Hairpin", "Log", "MapNeighbor", "NbmaChanged", "Packet",
+    "Engine", "Event", "Fault", "FlushRoutes", "Hairpin", "Log", "MapNeighbor", "NbmaChanged", "Packet",
     "PacketIn", "Resolve", "Send", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
 ]

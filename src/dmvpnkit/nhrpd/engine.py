@@ -41,6 +41,7 @@ from .events import (
     AddRoute,
     DelRoute,
     Event,
+    FlushRoutes,
     Hairpin,
     Log,
     MapNeighbor,
@@ -52,6 +53,7 @@ from .events import (
     Stop,
     UnmapNeighbor,
 )
+from .faults import Fault
 from .state import Address, State, ipv4
 
 
@@ -141,7 +143,12 @@ class Engine:
             return
         self._started = True
         self._state.log("info", "started", role=self.config.role, protocol=self._state.proto,
-                        nbma=self._state.nbma)
+                        nbma=self._state.nbma, restarted=event.restarted)
+        if event.restarted and self._state.has(Fault.FLUSH_TUNNEL_ROUTES_ON_RESTART):
+            self._state.out.append(FlushRoutes())
+        if event.restarted and self._state.has(Fault.TRUST_SAVED_REGISTRATION):
+            self._state.log("info", "restarted: registrations trusted, none sent (fault)")
+            return
         for i in range(len(self._state.nhs)):
             registration.register(self._state, i, fresh=True)
 
@@ -208,5 +215,5 @@ class Engine:
     }
 
 
-__all__ = ["Action", "AddRoute", "DelRoute", "Engine", "Event", "Hairpin", "Log", "MapNeighbor",
+__all__ = ["Action", "AddRoute", "DelRoute", "Engine", "Event", "FlushRoutes", "Hairpin", "Log", "MapNeighbor",
            "NbmaChanged", "PacketIn", "Resolve", "Send", "Start", "Stop", "UnmapNeighbor"]

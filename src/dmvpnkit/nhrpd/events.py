@@ -11,7 +11,10 @@ from typing import Any, Literal, TypeAlias
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """The interface is up: a spoke registers with its NHSs."""
+    """The interface is up: a spoke registers with its NHSs. ``restarted``: this daemon
+    ran before on this node (the lab's restart), which only fault switches act on."""
+
+    restarted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,12 @@ class DelRoute:
     prefix: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlushRoutes:
+    """Delete every route on the tunnel but the connected one, the operator's too
+    (only a fault switch asks for this)."""
+
+
 LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
 
 
@@ -100,4 +109,4 @@ class Log:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Action: TypeAlias = Send | MapNeighbor | UnmapNeighbor | AddRoute | DelRoute | Log
+Action: TypeAlias = Send | MapNeighbor | UnmapNeighbor | AddRoute | DelRoute | FlushRoutes | Log

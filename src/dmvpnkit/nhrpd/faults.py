@@ -53,6 +53,12 @@ class Fault(enum.Enum):
     REGISTER_FIRST_NHS_ONLY = "register-first-nhs-only"  # a spoke never registers with its second and later NHSs
     ACCEPT_EXTOFF_PAST_PKTSZ = "accept-extoff-past-pktsz"  # an ar$extoff past ar$pktsz is read as "no extensions"
     RUNT_PREFIXES_NEXT = "runt-prefixes-next"      # a runt is kept and put before its sender's next packet
+    CACHE_UNSOLICITED_REPLY = "cache-unsolicited-reply"  # an unmatched Resolution Reply's CIE is bound (and still errored)
+    TRAFFIC_INDICATION_FROM_TUNNEL_ADDRESS = "traffic-indication-from-tunnel-address"  # outer source: the tunnel address
+    # Restart: the daemon leaves a marker beside its control socket; started again with
+    # one there (the lab's ``restart_daemon``), it has these defects.
+    TRUST_SAVED_REGISTRATION = "trust-saved-registration"  # a restarted spoke never registers again
+    FLUSH_TUNNEL_ROUTES_ON_RESTART = "flush-tunnel-routes-on-restart"  # a restarted daemon deletes every static route on the tunnel
     # IPsec (only with an `ipsec` config; the lab's `--ipsec`):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt

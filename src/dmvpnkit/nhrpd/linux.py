@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from . import engine as eng
 from .config import Config, ConfigError
@@ -37,6 +38,7 @@ GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
 RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR = 0x4, 0x10
+RTPROT_KERNEL, RTM_F_CLONED = 2, 0x200
 log = logging.getLogger("nhrpd")
 
 
@@ -68,6 +70,11 @@ class LinuxNode:
         self.events = IPRoute()
         self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
         self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
+        # A marker that outlives the daemon (the lab removes only the socket) tells a
+        # restart from a first start; only fault switches act on it.
+        marker = control.with_name(control.name + ".ran")
+        self.restarted = marker.exists()
+        marker.touch()
         control.unlink(missing_ok=True)
         self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.control.bind(str(control))
@@ -82,7 +89,7 @@ class LinuxNode:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
-        self._apply(self.engine.handle(eng.Start()))
+        self._apply(self.engine.handle(eng.Start(restarted=self.restarted)))
         while self.running:
             deadline = self.engine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -158,7 +165,7 @@ class LinuxNode:
         for a in actions:
             try:
                 self._do(a)
-            except OSError as e:
+            except (OSError, NetlinkError) as e:     # a route already gone must not take the node down
                 log.warning("%s failed: %s", type(a).__name__, e)
 
     def _do(self, a: Any) -> None:
@@ -190,6 +197,8 @@ class LinuxNode:
             gone = str(IPv4Network(a.prefix, strict=False))
             self.ipr.route("del", dst=gone, oif=self.ifindex, priority=10)
             self.routes.discard(gone)
+        elif isinstance(a, eng.FlushRoutes):
+            self._flush_tunnel_routes()
         elif isinstance(a, eng.Log):
             log.log(getattr(logging, str(a.level).upper(), logging.INFO), "%s %s", a.message,
                     json.dumps(a.fields, default=str, sort_keys=True))
@@ -205,6 +214,19 @@ class LinuxNode:
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE) as s:
             s.bind((a.src, 0))
             s.sendto(gre + a.data, (a.dst_nbma, 0))
+
+    def _flush_tunnel_routes(self) -> None:
+        """A start-up "stale route" sweep that takes the operator's static routes with ours."""
+        for r in self.ipr.get_routes(family=socket.AF_INET, oif=self.ifindex):
+            if r["proto"] != RTPROT_KERNEL and not r["flags"] & RTM_F_CLONED:     # cached /32s: not routes
+                dst = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}"
+                try:
+                    self.ipr.route("del", dst=dst, table=r.get_attr("RTA_TABLE") or r["table"],
+                                   priority=r.get_attr("RTA_PRIORITY") or 0)
+                except NetlinkError as e:
+                    log.warning("cannot flush route %s: %s", dst, e)
+                    continue
+                log.info("flushed route %s on the tunnel (fault)", dst)
 
     def _identity(self, nbma: str) -> str | None:
         """The protocol address the station at `nbma` must prove in IKE, if known."""

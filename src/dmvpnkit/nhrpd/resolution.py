@@ -120,6 +120,10 @@ def reply_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
         # Indication of type Invalid NHRP Resolution Reply Received SHOULD be sent".
         error_indication.send(state, src_nbma, data, ErrorCode.INVALID_RESOLUTION_REPLY, 24,
                               f"unsolicited Resolution Reply, request ID {pkt.request_id}")
+        if state.has(Fault.CACHE_UNSOLICITED_REPLY) and pkt.cies and pkt.cies[0].client_proto:
+            offered = pkt.cies[0]
+            nbma = offered.client_nbma or src_nbma
+            state.bind(offered.client_proto, nbma, nbma, "dynamic", offered.holding_time or state.config.holdtime)
         return
     if state.has(Fault.IMPATIENT_RESOLUTION) and state.now - r.last_sent > IMPATIENCE:
         state.log("info", "Resolution Reply too late: dropped", request_id=pkt.request_id,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from . import defects
-from .codec import Authentication, EncodeError, End, Extension, NatAddress, Packet, encode
+from .codec import Authentication, EncodeError, End, Extension, NatAddress, Op, Packet, encode
 from .config import Config, NhsConfig
 from .events import Action, AddRoute, DelRoute, Log, LogLevel, MapNeighbor, Send, UnmapNeighbor
 from .faults import Fault
@@ -188,7 +188,9 @@ class State:
         if self.has(Fault.BAD_CHECKSUM):
             # Flipping the low byte changes the sum by 1..255: never all-ones again.
             data = data[:13] + bytes([data[13] ^ 0xFF]) + data[14:]
-        src = self.proto if Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE in once else ""
+        from_tunnel = Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE in once or (
+            pkt.op_type == Op.TRAFFIC_INDICATION and self.has(Fault.TRAFFIC_INDICATION_FROM_TUNNEL_ADDRESS))
+        src = self.proto if from_tunnel else ""
         self.out.append(Send(dst_nbma, data, src))
 
     def set_timer(self, key: TimerKey, when: float) -> None:
