@@ -8,13 +8,16 @@ The last tests pin down where Wireshark 4.0 and RFC 2332 part ways.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
-from scapy.utils import wrpcap
+from scapy.utils import PcapWriter, wrpcap
 
 from dmvpnkit.nhrp import (
     NHRP,
@@ -29,6 +32,7 @@ from dmvpnkit.nhrp import (
     malform,
     resolution_reply,
 )
+from dmvpnkit.capture import Timeline
 from tests.nhrp import cases, oracle
 
 pytestmark = pytest.mark.skipif(oracle.TSHARK is None,
@@ -54,6 +58,33 @@ def dissected(tmp_path_factory: pytest.TempPathFactory) -> dict[object, oracle.F
     for f, b in zip(frames, data, strict=True):
         assert f.nhrp == b, f"Wireshark delimited frame {f.number} differently"
     return dict(zip(keys, frames, strict=True))
+
+
+MERGECAP = shutil.which("mergecap")
+
+
+@pytest.mark.skipif(MERGECAP is None, reason="mergecap not installed (./scripts/bootstrap installs it)")
+def test_a_pcapng_of_two_interfaces_reads_as_wireshark_dissects_it(tmp_path: Path) -> None:
+    """The builder frames, alternately on an Ethernet interface in µs and one in ns, in
+    one pcapng as mergecap writes it: each frame our reader gives is the frame tshark
+    numbers so, with the NHRP bytes Wireshark delimits, decoding to Wireshark's fields."""
+    frames = [_frame(bytes(p)) for p in CASES.values()]
+    for i, f in enumerate(frames):
+        f.time = Decimal(1_000 + i) + (Decimal("0.000000123") if i % 2 else Decimal("0.000001"))
+    wrpcap(str(tmp_path / "us.pcap"), frames[0::2])
+    with PcapWriter(str(tmp_path / "ns.pcap"), nano=True) as w:
+        for f in frames[1::2]:
+            w.write(f)
+    merged = tmp_path / "spoke1__inet.pcapng"
+    subprocess.run([MERGECAP, "-F", "pcapng", "-w", str(merged), str(tmp_path / "us.pcap"),
+                    str(tmp_path / "ns.pcap")], check=True, timeout=60)
+    theirs = oracle.run_tshark(merged)
+    ours = list(Timeline.from_pcaps([merged]))
+    assert [(e.frame, e.raw) for e in ours] == [(f.number, f.nhrp) for f in theirs]
+    assert len(ours) == len(CASES)
+    assert ours[1].ts - ours[0].ts == pytest.approx(1 - 877e-9, abs=1e-9)    # the ns interface kept its ns
+    for f in theirs:
+        _compare(f)
 
 
 def _compare(frame: oracle.Frame) -> None:
