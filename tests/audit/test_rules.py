@@ -90,6 +90,26 @@ def test_one_direction_skips_what_needs_replies(tmp_path: Path) -> None:
     assert header.checksum(tl, Context(station=c.S1)).outcome == PASS
 
 
+@pytest.mark.parametrize("defects, outcome", [((), PASS), (("resend-new-id",), FAIL)])
+def test_the_stations_own_capture_is_judged_with_nothing_received(tmp_path: Path, defects: tuple[str, ...],
+                                                                    outcome: str) -> None:
+    """A lab's capture at the resender itself, every reply to it lost: `own` says that
+    nothing received means nothing arrived, so the resends are judged, not skipped."""
+    only_out = [f for f in c.resends(set(defects)) if f[1]["IP"].src == c.S1]
+    tl = read([c.write(tmp_path / "own.pcap", only_out)]).timeline
+    assert REGISTRY["resend-keeps-request-id"](tl, Context(station=c.S1)).outcome == SKIP
+    assert REGISTRY["resend-keeps-request-id"](tl, Context(station=c.S1, own=True)).outcome == outcome
+
+
+def test_enforce_hands_a_skip_to_absent_when_given(tmp_path: Path) -> None:
+    tl = read([c.write(tmp_path / "none.pcap", [f for f in c.registrations(set()) if f[1]["IP"].src == c.S1])]).timeline
+    said: list[str] = []
+    v = enforce(REGISTRY["resend-keeps-request-id"], tl, Context(station=c.S1), absent=said.append)
+    assert v.outcome == SKIP and len(said) == 1 and "only one direction" in said[0], said
+    with pytest.raises(ExpectationFailed):          # without `absent`, missing evidence in a lab fails
+        enforce(REGISTRY["resend-keeps-request-id"], tl, Context(station=c.S1))
+
+
 def test_esp_without_keys_is_named_in_the_skip(tmp_path: Path) -> None:
     tl = read([c.write(tmp_path / "esp.pcap", c.esp({"ipsec"}))]).timeline
     v = REGISTRY["registration-holding-time"](tl, Context(station=c.S1))

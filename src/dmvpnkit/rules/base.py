@@ -39,6 +39,7 @@ class Context:
     role: str = ""                      # "nhs", "client", or "" when not known
     holdtime: int | None = None         # the configured hold time, when known (a lab's)
     ipsec: bool | None = None           # GRE must be in ESP; None: where the station uses ESP at all
+    own: bool = False                   # the timeline is the station's own capture: what is not in it never reached it
 
     @property
     def who(self) -> str:
@@ -105,11 +106,17 @@ def rule(name: str, doc: str, section: str, level: str, requirement: str,
     return wrap
 
 
-def enforce(r: Rule, tl: Timeline, ctx: Context | None = None) -> Verdict:
+def enforce(r: Rule, tl: Timeline, ctx: Context | None = None, *,
+            absent: Callable[[str], object] | None = None) -> Verdict:
     """For the suite's cases: the verdict when it is PASS, else ExpectationFailed. In a
-    lab the scenario makes the evidence, so evidence missing is the case's FAIL too."""
+    lab the scenario makes the evidence, so evidence missing is the case's FAIL too,
+    unless the case passes `absent` (pytest.skip): the scenario may rightly not make it
+    (a resend where every first attempt got through), and that is the case's SKIP."""
     v = r(tl, ctx)
     if v.outcome == PASS:
+        return v
+    if v.outcome == SKIP and absent is not None:
+        absent(f"{v.expected}: nothing to judge, {v.observed}")
         return v
     raise ExpectationFailed(v.expected, v.observed + (f" [{', '.join(v.frames[:SHOWN_FRAMES])}]" if v.frames else ""),
                             v.timeline if v.timeline is not None else tl, mark=v.mark)
@@ -221,7 +228,10 @@ def received(tl: Timeline, ctx: Context, op: str | None = None) -> Timeline:
 
 
 def one_way(tl: Timeline, ctx: Context) -> str:
-    """Why replies cannot be judged: "" when the capture holds both directions."""
+    """Why replies cannot be judged: "" when the capture holds both directions, or is
+    the station's own (a lab's, with every reply to it lost)."""
+    if ctx.own:
+        return ""
     if not any(e.dst == ctx.station for e in tl.events):
         return f"no packet to {ctx.who} in the capture (only one direction captured)"
     if not any(e.src == ctx.station for e in tl.events):
