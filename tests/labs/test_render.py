@@ -22,7 +22,7 @@ def sections(text: str) -> dict[int, str]:
     owner, out = "", {}
     for i, ln in enumerate(text.splitlines(), 1):
         word = ln[2:].split(":")[0].strip() if ln.startswith("! ") else ""
-        owner = word if word in frr.DAEMONS else owner
+        owner = word if word in frr.daemons("bgp") else owner
         out[i] = owner
     return out
 
@@ -68,6 +68,44 @@ def test_nat_spoke_sources_gre_from_its_private_side() -> None:
     assert "tunnel source nat1" in lines(frr.render(view(topo, topo.nodes["spoke2"], 3)))
 
 
+@pytest.fixture(scope="module")
+def bgp2() -> spec.Topology:
+    return spec.load(TOPO / "hub_2spoke.yaml", {"routing": "bgp"})
+
+
+@pytest.mark.parametrize("phase", [1, 3])
+def test_bgp_hub_reflects_and_phase_3_summarises(bgp2: spec.Topology, phase: int) -> None:
+    conf = lines(frr.render(view(bgp2, bgp2.nodes["hub1"], phase)))
+    assert {"router bgp 65000", "neighbor SPOKES peer-group", "bgp listen range 10.255.0.0/16 peer-group SPOKES",
+            "neighbor SPOKES route-reflector-client", "neighbor SPOKES next-hop-self force",
+            "network 10.0.0.0/24"} <= conf
+    assert ("aggregate-address 10.0.0.0/12 summary-only" in conf) is (phase == 3)
+    assert not any(ln.startswith("ip route 10.1.") for ln in conf)      # the spokes' LANs come from BGP
+    mutated = lines(frr.render(view(bgp2, bgp2.nodes["hub1"], phase),
+                               {"bgp_summary_only": "no", "bgp_next_hop_self": "no"}))
+    assert "neighbor SPOKES next-hop-self force" not in mutated
+    assert ("aggregate-address 10.0.0.0/12" in mutated) is (phase == 3)
+
+
+def test_bgp_spoke_peers_with_its_nhs_and_announces_its_lan(bgp2: spec.Topology) -> None:
+    conf = lines(frr.render(view(bgp2, bgp2.nodes["spoke1"], 3)))
+    assert {"router bgp 65000", "neighbor 10.255.0.1 remote-as 65000", "neighbor 10.255.0.1 activate",
+            "network 10.1.1.0/24", "ip route 10.255.0.0/16 10.255.0.1", "ip nhrp shortcut"} <= conf
+    assert not any(ln.startswith("ip route 10.0.0.0/12") for ln in conf)     # the summary comes from BGP
+    assert "router bgp 65000" not in lines(frr.render(view(spec.load(TOPO / "hub_2spoke.yaml"),
+                                                            bgp2.nodes["spoke1"], 3)))
+
+
+def test_bgp_phase_2_is_refused_with_the_reason(bgp2: spec.Topology) -> None:
+    with pytest.raises(ValueError, match="routing bgp with phase 2 is not supported yet"):
+        view(bgp2, bgp2.nodes["spoke1"], 2)
+
+
+def test_an_unknown_routing_names_the_key() -> None:
+    with pytest.raises(spec.SpecError, match="dmvpn.routing"):
+        spec.load(TOPO / "hub_2spoke.yaml", {"routing": "ospf"})
+
+
 def test_every_daemon_accepts_its_own_section(hub2: spec.Topology) -> None:
     """Each daemon reads the whole frr.conf: it may refuse the other daemons' lines,
     never one of its own section."""
@@ -88,15 +126,17 @@ def test_every_daemon_accepts_its_own_section(hub2: spec.Topology) -> None:
 def check_sections(d: Path, hub2: spec.Topology) -> None:
     import re
     import subprocess
-    for phase in (1, 2, 3):
+    bgp = spec.load(TOPO / "hub_2spoke.yaml", {"routing": "bgp"})
+    for topo, phase in ((hub2, 1), (hub2, 2), (hub2, 3), (bgp, 1), (bgp, 3)):
         for node in ("hub1", "spoke1"):
-            text = frr.render(view(hub2, hub2.nodes[node], phase))
-            f = d / f"{node}{phase}.conf"
+            text = frr.render(view(topo, topo.nodes[node], phase))
+            f = d / f"{node}{phase}{topo.dmvpn.routing}.conf"
             f.write_text(text)
             f.chmod(0o644)
             owner = sections(text)
-            assert set(owner.values()) >= set(frr.DAEMONS), owner
-            for daemon in frr.DAEMONS:
+            on = frr.daemons(topo.dmvpn.routing)
+            assert set(owner.values()) >= set(on), owner
+            for daemon in on:
                 p = subprocess.run([str(frr.FRR_LIB / daemon), "-C", "-f", str(f)], capture_output=True, text=True)
                 refused = [int(n) for n in re.findall(r"on config line (\d+)", p.stdout + p.stderr)]
                 own = [n for n in refused if owner[n] == daemon]

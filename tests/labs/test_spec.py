@@ -26,7 +26,7 @@ def test_shipped_topologies_load(path: Path) -> None:
 def test_hub_nspoke_takes_the_spoke_count() -> None:
     topo = spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokes": "20"})
     assert len(topo.spokes) == 20
-    assert topo.params == {"spokes": 20, "lan_hosts": True}
+    assert topo.params == {"spokes": 20, "lan_hosts": True, "routing": "static"}
     assert len({s.lan for s in topo.spokes}) == 20
     assert spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokes": "3", "lan_hosts": "false"}).lan_host("spoke1") is None
 
@@ -90,10 +90,12 @@ def test_bad_specs(text: str, path: str, words: str) -> None:
 
 
 def test_template_parameters_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(spec.SpecError, match=r"params.spokez: unknown parameter \(hint: known: lan_hosts, spokes\)"):
+    with pytest.raises(spec.SpecError, match=r"params.spokez: unknown parameter \(hint: known: lan_hosts, routing, spokes\)"):
         spec.load(TOPOLOGIES / "hub_nspoke.yaml", {"spokez": "3"})
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: plain\nhubs: {hub1: {}}\n")          # no params document
     with pytest.raises(spec.SpecError, match="takes no parameters"):
-        spec.load(TOPOLOGIES / "spoke_nat.yaml", {"spokes": "3"})
+        spec.load(plain, {"spokes": "3"})
     assert spec.load(TOPOLOGIES / "hub_2spoke.yaml", {"holdtime": "15"}).dmvpn.holdtime == 15
     broken = tmp_path / "t.yaml"
     broken.write_text("params: {n: 1}\n---\nname: {{ m }}\n")

@@ -47,6 +47,7 @@ class Event:
                                 # it could not be opened, data says why ("esp spi=... (no key)")
     encap: str = ""             # ESP-in-UDP (RFC 3948) as captured: "udp 4500>4500"
     gre: bool = False           # GRE (NHRP or overlay data), in the clear or inside ESP
+    overlay: bytes = b""        # the IPv4 packet GRE carried (overlay data), for its protocols (capture.bgp)
     pcap: str = ""              # the capture file it was read from, and its frame number
     frame: int = 0              # there (1-based over every frame of the file, as Wireshark counts)
 
@@ -145,7 +146,7 @@ def _gre_event(base: dict[str, Any], body: bytes) -> Event:
         except DecodeError as e:
             return Event(**base, error=str(e), raw=gre[1])
     if gre[0] == GRE_IPV4:
-        return Event(**base, data=_inner_summary(gre[1]))
+        return Event(**base, data=_inner_summary(gre[1]), overlay=gre[1])
     return Event(**base, data=f"gre proto 0x{gre[0]:04x}")
 
 

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from .. import __version__
 from . import backend as backends
 from . import spec as specmod
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FRR, Cisco)
+ROUTING_CONVERGENCE = 30.0          # s after registration: BGP connects every 1 s and sends at once (timers 3 9)
 T = TypeVar("T")
 
 
@@ -360,6 +363,29 @@ class Lab:
                 missing[hub.name] = lost
         return missing
 
+    def routed(self) -> dict[str, list[str]]:
+        """Per DMVPN node, the other nodes' LANs its kernel does not route into the
+        tunnel (any implementation's routes: what its forwarding uses)."""
+        dmvpn = [n for n in self.topo.nodes.values() if n.is_dmvpn]
+        missing: dict[str, list[str]] = {}
+        for n in dmvpn:
+            ipr = self.node(n.name).ipr()
+            gre = ipr.link_lookup(ifname=underlay.MGRE)[0]
+            lost = []
+            for other in dmvpn:
+                if other is n or other.lan is None:
+                    continue
+                host = str(next(other.lan.hosts()))
+                try:
+                    oif = ipr.route("get", dst=host)[0].get_attr("RTA_OIF")
+                except NetlinkError:        # unreachable: missing, as a wrong way is
+                    oif = None
+                if oif != gre:
+                    lost.append(str(other.lan))
+            if lost:
+                missing[n.name] = lost
+        return missing
+
     def _registered_at(self, hub: str) -> set[str]:
         """Tunnel addresses the hub has a dynamic binding for: from its cache view, or,
         for an implementation without one, from the NBMA neighbours it put on the
@@ -378,6 +404,10 @@ class Lab:
         limit = timeout or max(self.topo.dmvpn.holdtime, REGISTRATION_BACKOFF_CAP) + 0.5 * len(self.topo.spokes)
         wait_until("every spoke registered with its NHS (hub -> spokes missing)",
                    self.registered, limit, ok=lambda missing: not missing)
+        if self.topo.dmvpn.routing != "static":
+            # BGP's connect retry (1 s) and first UPDATEs follow registration closely.
+            wait_until(f"every DMVPN node routing every other LAN into the tunnel ({self.topo.dmvpn.routing}; "
+                       "node -> LANs missing)", self.routed, ROUTING_CONVERGENCE, ok=lambda missing: not missing)
 
     def down(self) -> list[str]:
         self.save("stopping")

@@ -33,6 +33,14 @@ from .view import DmvpnView
 FRR_LIB = Path("/usr/lib/frr")
 RUN_DIR = Path("/run/frr")
 DAEMONS = ("zebra", "staticd", "nhrpd")
+ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",)}     # what a topology's dmvpn.routing adds
+BGP_ASN = 65000             # one AS: iBGP, the hub reflecting
+# Configuration mutations (`--impl-var KEY=no`): a deliberately wrong FRR configuration
+# that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
+MUTATIONS = {
+    "bgp_summary_only": "yes",      # phase 3 hub: aggregate the LANs and send only the summary
+    "bgp_next_hop_self": "yes",     # hub: itself as next hop of every reflected route
+}
 NFLOG_GROUP = 1
 # The hub logs hairpinned packets to NFLOG; nhrpd turns them into Traffic Indications.
 # Rate limited per source/destination /24 pair, as FRR's documentation recommends.
@@ -94,18 +102,26 @@ def vty(sock_path: Path, *commands: str, timeout: float = 10.0) -> str:
     return "".join(out)
 
 
-def render(v: DmvpnView) -> str:
-    """The node's frr.conf (integrated: zebra, staticd and nhrpd)."""
+def render(v: DmvpnView, variables: Mapping[str, str] | None = None) -> str:
+    """The node's frr.conf (integrated: zebra, staticd, nhrpd and bgpd). `variables`: the
+    run's (`--impl-var`), among them the configuration mutations (MUTATIONS)."""
     # `var` as an implementation profile's templates see it: implementations/frr-profile.yaml
     # renders this same file.
     return _env.get_template("frr.conf.j2").render(
-        v=v, var={"nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP})
+        v=v, var={**MUTATIONS, **(variables or {}), "nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP,
+                  "bgp_asn": BGP_ASN})
 
 
-def daemons_file(node: str) -> str:
-    """/etc/frr/daemons for the image's watchfrr: zebra, staticd and nhrpd."""
-    lines = [f"# /etc/frr/daemons of {node}, written by dmvpnkit: zebra, staticd and nhrpd."]
-    lines += [f"{d}=yes" for d in DAEMONS] + [f"{d}=no" for d in OTHER_DAEMONS]
+def daemons(routing: str) -> tuple[str, ...]:
+    """The daemons a node runs: zebra, staticd, nhrpd, and its routing protocol's."""
+    return DAEMONS + ROUTING_DAEMONS[routing]
+
+
+def daemons_file(node: str, routing: str = "static") -> str:
+    """/etc/frr/daemons for the image's watchfrr: zebra, staticd, nhrpd (and bgpd)."""
+    on = daemons(routing)
+    lines = [f"# /etc/frr/daemons of {node}, written by dmvpnkit: {', '.join(on)}."]
+    lines += [f"{d}=yes" for d in on] + [f"{d}=no" for d in OTHER_DAEMONS if d not in on]
     lines += ["vtysh_enable=yes", 'zebra_options="  -A 127.0.0.1 -s 90000000"',
               'staticd_options="-A 127.0.0.1"', 'nhrpd_options="  -A 127.0.0.1"']
     return "\n".join(lines) + "\n"
@@ -197,7 +213,7 @@ class FrrDriver(Driver):
         """Standalone: the image's watchfrr runs the daemons the files name. Harness: the
         daemons start() runs in the image keep their sockets and pid files where this
         driver looks (RUN_DIR/<path space>), and resolve user frr as the harness does."""
-        files = {f"{ETC}/daemons": daemons_file(v.name), f"{ETC}/frr.conf": render(v), f"{ETC}/vtysh.conf": VTYSH_CONF}
+        files = {f"{ETC}/daemons": daemons_file(v.name, v.routing), f"{ETC}/frr.conf": render(v), f"{ETC}/vtysh.conf": VTYSH_CONF}
         if not harness:
             rules = hub_rules(v.phase) if v.role == "hub" else []
             return ContainerPlan(image or IMAGE, files, exec=tuple(shlex.join([IMAGE_IPTABLES, *r]) for r in rules))
@@ -213,7 +229,7 @@ class FrrDriver(Driver):
             if node.is_dmvpn:
                 d = self.dir / "nodes" / node.name
                 d.mkdir(parents=True, exist_ok=True)
-                (d / "frr.conf").write_text(render(self.setup.view(node.name)))
+                (d / "frr.conf").write_text(render(self.setup.view(node.name), self.setup.variables))
 
     def start(self) -> None:
         """Start every daemon of every DMVPN node; returns once each listens on its vty
@@ -240,7 +256,7 @@ class FrrDriver(Driver):
         others = []
         for zebra in zebras:
             self._wait_socket(*zebra)
-            others += [self._spawn(zebra[0], d) for d in DAEMONS if d != "zebra"]
+            others += [self._spawn(zebra[0], d) for d in daemons(self.topo.dmvpn.routing) if d != "zebra"]
         for started in others:
             self._wait_socket(*started)
 

@@ -128,6 +128,9 @@ class NhrpdDriver(Driver):
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        if self.topo.dmvpn.routing != "static":
+            raise ImplementationError(f"nhrpd: routing {self.topo.dmvpn.routing} is not supported yet "
+                                      f"(it needs FRR's zebra and bgpd beside nhrpd); routing static is")
         for name in self.nodes:
             node = self.topo.nodes[name]
             ipr = self.backend.node(name).ipr()

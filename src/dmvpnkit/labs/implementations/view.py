@@ -50,6 +50,7 @@ class DmvpnView:
     behind_nat: bool            # the node's NBMA address is translated on its way out
     redirect: bool              # a phase 3 hub: sends Traffic Indications
     shortcut: bool              # a phase 2/3 spoke: resolves and installs shortcuts
+    routing: str = "static"     # static: `routes` carry the LANs; bgp: iBGP learns them (the hub reflects)
 
     def context(self) -> dict[str, Any]:
         """The view as plain values, for templates and JSON."""
@@ -70,8 +71,16 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
     if not node.is_dmvpn or node.tunnel is None or node.nbma is None or node.nbma_iface is None:
         raise ValueError(f"{node.name}: not a DMVPN node (role {node.role})")
     nhs = tuple(nhs_of(topo, topo.nodes[h]) for h in node.nhs)
+    routing = topo.dmvpn.routing
+    if routing == "bgp" and phase == 2:
+        # BGP keeps the far spoke as next hop, which a /32 tunnel address reaches only
+        # via the hub's tunnel-prefix route: the spoke would never resolve it.
+        raise ValueError("routing bgp with phase 2 is not supported yet (phases 1 and 3 are)")
     routes: list[Route] = []
-    if node.role == "hub":
+    if routing == "bgp":
+        # Only the way to the NHSs' tunnel addresses (the BGP sessions'); LANs come from BGP.
+        routes += [Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i) for i, h in enumerate(nhs)]
+    elif node.role == "hub":
         routes += [Route(s.lan, s.tunnel, "spoke-lan") for s in topo.spokes
                    if node.name in s.nhs and s.lan is not None and s.tunnel is not None]
     else:
@@ -87,4 +96,4 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
         network_id=topo.dmvpn.network_id, holdtime=topo.dmvpn.holdtime, gre_key=topo.dmvpn.gre_key,
         lan_prefixes=(node.lan,) if node.lan is not None else (), lan_summary=topo.lan_summary, nhs=nhs,
         routes=tuple(routes), behind_nat=upstream is not None and upstream.role == "nat",
-        redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2)
+        redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2, routing=routing)

@@ -66,6 +66,10 @@ class Dmvpn:
     gre_key: int | None = 42
     holdtime: int = 60
     tunnel_prefix: IPv4Network = IPv4Network("10.255.0.0/16")
+    routing: str = "static"     # how LAN routes cross the overlay: ROUTING
+
+
+ROUTING = ("static", "bgp")     # static: configured per node (FRR: staticd); bgp: iBGP, the hub a route reflector
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from .allocation import POOLS
-from .model import Dmvpn, Ipsec
+from .model import ROUTING, Dmvpn, Ipsec
 
 # 13 characters leave room for the LAN host (`<node>_h`) within IFNAMSIZ (15).
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,12}$")
@@ -18,7 +18,7 @@ SECTIONS = ("hub", "spoke", "nat", "peer")          # each under its plural: `hu
 _TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers",
              "ipsec"}
 _IPSEC_KEYS = {"auth", "psk", "ike_proposals", "esp_proposals", "nodes"}
-_DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix"}
+_DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix", "routing"}
 NODE_KEYS = {
     "hub": {"nbma", "tunnel", "lan", "lan_host", "behind", "impair"},
     "spoke": {"nbma", "tunnel", "lan", "lan_host", "behind", "nhs", "impair"},
@@ -128,7 +128,14 @@ class Validator:
             gre_key=self.integer(d, "gre_key", "dmvpn", _DMVPN.gre_key, 0, 2**32 - 1),
             holdtime=self.integer(d, "holdtime", "dmvpn", _DMVPN.holdtime, 1, 65535) or _DMVPN.holdtime,
             tunnel_prefix=tunnel_prefix or _DMVPN.tunnel_prefix,
+            routing=self.routing(d.get("routing", _DMVPN.routing)),
         )
+
+    def routing(self, v: Any) -> str:
+        if v not in ROUTING:
+            self.err("dmvpn.routing", f"unknown routing {v!r}", f"one of: {', '.join(ROUTING)} (ospf: not yet)")
+            return _DMVPN.routing
+        return str(v)
 
     def pools(self, doc: dict[str, Any]) -> dict[str, IPv4Network | None]:
         a = self.mapping(doc.get("addressing"), "addressing", set(POOLS))
