@@ -5,13 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from scapy.contrib.bgp import (
-    BGPHeader,
-    BGPNLRI_IPv4,
-    BGPPANextHop,
-    BGPPathAttr,
-    BGPUpdate,
-)
+from scapy.contrib.bgp import BGPHeader, BGPNLRI_IPv4, BGPPANextHop, BGPPathAttr, BGPUpdate
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import GRE, Ether
 from scapy.packet import Packet
