@@ -74,7 +74,9 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
     routing = topo.dmvpn.routing
     if routing == "bgp" and phase == 2:
         # BGP keeps the far spoke as next hop, which a /32 tunnel address reaches only
-        # via the hub's tunnel-prefix route: the spoke would never resolve it.
+        # via the hub's tunnel-prefix route. With the tunnel prefix on the tunnel
+        # instead, FRR 8.4's nhrpd gets the BGP route without an interface ("if-route-add:
+        # ... dev (none)") and never resolves the far spoke (its neighbour goes FAILED).
         raise ValueError("routing bgp with phase 2 is not supported yet (phases 1 and 3 are)")
     routes: list[Route] = []
     if routing == "bgp":
