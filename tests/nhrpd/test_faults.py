@@ -486,6 +486,20 @@ def test_keep_first_nbma() -> None:
         assert hub_cache(net)[S2["proto"]]["nbma"] == S2["nbma"]
 
 
+def test_stale_source_nbma() -> None:
+    for faults, claimed in (((), NEW_NBMA), ((Fault.STALE_SOURCE_NBMA,), S1["nbma"])):
+        net = lab(spoke=faults)
+        mark = len(net.wire)
+        net.handle("spoke1", NbmaChanged(NEW_NBMA))
+        req = [codec.decode(w.data) for w in net.wire[mark:] if w.src == "spoke1"][-1]
+        assert (req.op_type, req.src_nbma) == (Op.REGISTRATION_REQUEST, claimed)
+        # The hub binds where it sees the request come from, and accepts it either way.
+        entry = hub_cache(net)[S1["proto"]]
+        assert (entry["nbma"], entry["claimed_nbma"]) == (NEW_NBMA, claimed)
+        reply = net.sent("hub1", Op.REGISTRATION_REPLY)[-1]
+        assert [c.code for c in reply.pkt.cies] == [CieCode.SUCCESS]
+
+
 def test_reply_to_claimed_nbma() -> None:
     public = "198.51.100.2"
     for faults, nat_ext, to in (((), True, public), ((Fault.REPLY_TO_CLAIMED_NBMA,), True, S2["nbma"]),

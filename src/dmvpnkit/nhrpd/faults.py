@@ -49,6 +49,7 @@ class Fault(enum.Enum):
     ZERO_HOLDTIME_ONCE = "zero-holdtime-once"      # the first Registration Request's CIE holds Holding Time 0
     NBMA_AS_PROTOCOL_ONCE = "nbma-as-protocol-once"  # the first Registration Request's ar$src_proto: the NBMA address
     KEEP_FIRST_NBMA = "keep-first-nbma"            # hub keeps a protocol address at the first NBMA address it bound
+    STALE_SOURCE_NBMA = "stale-source-nbma"        # a renumbered spoke registers with its configured NBMA address as ar$src_nbma
     REPLY_TO_CLAIMED_NBMA = "reply-to-claimed-nbma"  # a NAT-aware registration is answered at its claimed NBMA address
     REGISTER_FIRST_NHS_ONLY = "register-first-nhs-only"  # a spoke never registers with its second and later NHSs
     ACCEPT_EXTOFF_PAST_PKTSZ = "accept-extoff-past-pktsz"  # an ar$extoff past ar$pktsz is read as "no extensions"

@@ -49,7 +49,9 @@ def _request(state: State, nhs: Nhs) -> Packet:
                                     nhs.protocol or "0.0.0.0"),)))
     # 5.2.3: with U set "the prefix length MUST be 0xFF"; the NHC "uses its own
     # address as dst if the NHS is unknown" (FRR).
-    return Packet(Op.REGISTRATION_REQUEST, state.nbma, state.proto, nhs.protocol or state.proto,
+    # STALE_SOURCE_NBMA: sent from the new address (the kernel picks it), claiming the old one.
+    src_nbma = state.config.nbma_address if state.has(Fault.STALE_SOURCE_NBMA) else state.nbma
+    return Packet(Op.REGISTRATION_REQUEST, src_nbma, state.proto, nhs.protocol or state.proto,
                   flags, state.next_request_id(),
                   (Cie(0, ANY_HOST if unique else HOST, state.config.mtu, state.config.holdtime),),
                   state.close(exts), state.hopcnt(NEIGHBOUR_HOPCNT))
