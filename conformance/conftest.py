@@ -76,6 +76,11 @@ def tunnel(lab: Any, node: str) -> str:
     return str(lab.topo.nodes[node].tunnel)
 
 
+def route_via(lab: Any, node: str, dst: str) -> str | None:
+    """The gateway `node`'s kernel forwards `dst` to (None: straight onto the link)."""
+    return lab.node(node).ipr().route("get", dst=dst)[0].get_attr("RTA_GATEWAY")
+
+
 def traffic(lab: Any, tag: str, count: int, interval: float, src: str = "spoke1",
             dst: str = "spoke2") -> dict[str, Any]:
     """One burst between two spokes' LAN hosts, captured on every DMVPN node."""

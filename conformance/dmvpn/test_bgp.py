@@ -13,7 +13,7 @@ import pytest
 from dmvpnkit.capture import Timeline
 from dmvpnkit.capture.bgp import Update, updates
 
-from ..conftest import bringup, expect_direct, hairpin, lan_host, traffic, tunnel
+from ..conftest import bringup, expect_direct, hairpin, lan_host, route_via, traffic, tunnel
 
 pytestmark = [pytest.mark.topology("hub_2spoke"), pytest.mark.routing("bgp")]
 
@@ -25,11 +25,6 @@ def from_hub(lab: Any, tl: Timeline, spoke: str) -> list[Update]:
 
 def announced(got: list[Update]) -> set[IPv4Network]:
     return {p for u in got for p in u.nlri}
-
-
-def route_via(lab: Any, node: str, dst: str) -> str | None:
-    """The gateway `node`'s kernel forwards `dst` to (None: straight onto the link)."""
-    return lab.node(node).ipr().route("get", dst=dst)[0].get_attr("RTA_GATEWAY")
 
 
 @pytest.mark.phases(3)

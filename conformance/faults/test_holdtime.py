@@ -65,6 +65,7 @@ def expiry(lab, renewals, scenario_capture):
     out["t_restore"] = cut.lifted
     wait_quietly("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
         e.protocol for e in lab.driver.cache("hub1")}, HOLD + 5)
+    lab.wait_routed()           # a routing protocol's adjacency to spoke2 went down with it
     out["timeline"] = cap.timeline()
     return out
 

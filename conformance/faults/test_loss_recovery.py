@@ -45,6 +45,7 @@ def recovered(lab, scenario_capture):
     out["t_lift"] = cut.lifted          # before the loss was lifted: spoke2 may register at once
     wait_quietly("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
         e.protocol for e in lab.driver.cache("hub1") if e.type == "dynamic"}, HOLD + 5)
+    lab.wait_routed()           # a routing protocol's adjacency to spoke2 went down with it
     out["t_traffic"] = time.time()
     ping(lab, "spoke1_h", target, 5, 0.5)
     out["later"] = ping(lab, "spoke1_h", target, 10, 0.1)

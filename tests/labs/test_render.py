@@ -22,7 +22,7 @@ def sections(text: str) -> dict[int, str]:
     owner, out = "", {}
     for i, ln in enumerate(text.splitlines(), 1):
         word = ln[2:].split(":")[0].strip() if ln.startswith("! ") else ""
-        owner = word if word in frr.daemons("bgp") else owner
+        owner = word if word in frr.DAEMONS + sum(frr.ROUTING_DAEMONS.values(), ()) else owner
         out[i] = owner
     return out
 
@@ -101,9 +101,43 @@ def test_bgp_phase_2_is_refused_with_the_reason(bgp2: spec.Topology) -> None:
         view(bgp2, bgp2.nodes["spoke1"], 2)
 
 
+@pytest.fixture(scope="module")
+def ospf2() -> spec.Topology:
+    return spec.load(TOPO / "hub_2spoke.yaml", {"routing": "ospf"})
+
+
+@pytest.mark.parametrize("phase", [1, 3])
+def test_ospf_hub_is_point_to_multipoint_and_spokes_point_to_point(ospf2: spec.Topology, phase: int) -> None:
+    hub, spoke = (frr.render(view(ospf2, ospf2.nodes[n], phase)) for n in ("hub1", "spoke1"))
+    assert {"router ospf", "ospf router-id 10.255.0.1", "ip ospf network point-to-multipoint",
+            "network 10.255.0.0/16 area 0", "network 10.0.0.0/24 area 0", "no passive-interface gre1",
+            "ip nhrp map multicast dynamic", "nhrp multicast-nflog-group 2"} <= lines(hub)
+    # A spoke's hellos are multicast too: nhrpd sends them to its NHS.
+    assert {"ip ospf network point-to-point dmvpn", "ip nhrp map multicast 172.16.0.2", "network 10.1.1.0/24 area 0",
+            "nhrp multicast-nflog-group 2"} <= lines(spoke)
+    assert not any(ln.startswith(("ip route 10.1.", "ip route 10.0.0.0/12")) for ln in lines(spoke))
+    assert not any(ln.startswith("distance") for ln in lines(spoke))
+    assert "distance 5" in lines(frr.render(view(ospf2, ospf2.nodes["spoke1"], phase), {"ospf_distance": "5"}))
+    spoke_rules = frr.node_rules(view(ospf2, ospf2.nodes["spoke1"], phase))
+    assert spoke_rules == frr.MCAST_RULES
+    assert frr.node_rules(view(spec.load(TOPO / "hub_2spoke.yaml"), ospf2.nodes["spoke1"], phase)) == []
+
+
+def test_ospf_spoke_of_two_hubs_is_point_to_multipoint() -> None:
+    topo = spec.load(TOPO / "dual_hub.yaml", {"routing": "ospf"})
+    conf = lines(frr.render(view(topo, topo.nodes["spoke1"], 3)))
+    assert {"ip ospf network point-to-multipoint", "ip nhrp map multicast 172.16.0.2",
+            "ip nhrp map multicast 172.16.0.6"} <= conf
+
+
+def test_ospf_phase_2_is_refused_with_the_reason(ospf2: spec.Topology) -> None:
+    with pytest.raises(ValueError, match="routing ospf with phase 2 is not supported yet"):
+        view(ospf2, ospf2.nodes["hub1"], 2)
+
+
 def test_an_unknown_routing_names_the_key() -> None:
     with pytest.raises(spec.SpecError, match="dmvpn.routing"):
-        spec.load(TOPO / "hub_2spoke.yaml", {"routing": "ospf"})
+        spec.load(TOPO / "hub_2spoke.yaml", {"routing": "eigrp"})
 
 
 def test_every_daemon_accepts_its_own_section(hub2: spec.Topology) -> None:
@@ -127,7 +161,8 @@ def check_sections(d: Path, hub2: spec.Topology) -> None:
     import re
     import subprocess
     bgp = spec.load(TOPO / "hub_2spoke.yaml", {"routing": "bgp"})
-    for topo, phase in ((hub2, 1), (hub2, 2), (hub2, 3), (bgp, 1), (bgp, 3)):
+    ospf = spec.load(TOPO / "hub_2spoke.yaml", {"routing": "ospf"})
+    for topo, phase in ((hub2, 1), (hub2, 2), (hub2, 3), (bgp, 1), (bgp, 3), (ospf, 1), (ospf, 3)):
         for node in ("hub1", "spoke1"):
             text = frr.render(view(topo, topo.nodes[node], phase))
             f = d / f"{node}{phase}{topo.dmvpn.routing}.conf"

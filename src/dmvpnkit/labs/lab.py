@@ -405,10 +405,16 @@ class Lab:
         limit = timeout or max(self.topo.dmvpn.holdtime, REGISTRATION_BACKOFF_CAP) + 0.5 * len(self.topo.spokes)
         wait_until("every spoke registered with its NHS (hub -> spokes missing)",
                    self.registered, limit, ok=lambda missing: not missing)
+        self.wait_routed()
+
+    def wait_routed(self, timeout: float = ROUTING_CONVERGENCE) -> None:
+        """With a routing protocol over the overlay, until every LAN is routed again (a
+        scenario that cut a node off waits for this before it sends traffic); static: at once."""
         if self.topo.dmvpn.routing != "static":
-            # BGP's connect retry (1 s) and first UPDATEs follow registration closely.
+            # BGP's connect retry (1 s) and first UPDATEs, OSPF's hellos (1 s) and
+            # flooding, follow registration closely.
             wait_until(f"every DMVPN node routing every other LAN into the tunnel ({self.topo.dmvpn.routing}; "
-                       "node -> LANs missing)", self.routed, ROUTING_CONVERGENCE, ok=lambda missing: not missing)
+                       "node -> LANs missing)", self.routed, timeout, ok=lambda missing: not missing)
 
     def down(self) -> list[str]:
         self.save("stopping")

@@ -33,13 +33,15 @@ from .view import DmvpnView
 FRR_LIB = Path("/usr/lib/frr")
 RUN_DIR = Path("/run/frr")
 DAEMONS = ("zebra", "staticd", "nhrpd")
-ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",)}     # what a topology's dmvpn.routing adds
+ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",), "ospf": ("ospfd",)}     # what a topology's dmvpn.routing adds
 BGP_ASN = 65000             # one AS: iBGP, the hub reflecting
+OSPF_HELLO = 1              # s; dead interval 4 hellos
 # Configuration mutations (`--impl-var KEY=no`): a deliberately wrong FRR configuration
 # that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
 MUTATIONS = {
     "bgp_summary_only": "yes",      # phase 3 hub: aggregate the LANs and send only the summary
     "bgp_next_hop_self": "yes",     # hub: itself as next hop of every reflected route
+    "ospf_distance": "110",         # OSPF's administrative distance (FRR's default; NHRP's is 10)
 }
 NFLOG_GROUP = 1
 # The hub logs hairpinned packets to NFLOG; nhrpd turns them into Traffic Indications.
@@ -103,13 +105,13 @@ def vty(sock_path: Path, *commands: str, timeout: float = 10.0) -> str:
 
 
 def render(v: DmvpnView, variables: Mapping[str, str] | None = None) -> str:
-    """The node's frr.conf (integrated: zebra, staticd, nhrpd and bgpd). `variables`: the
+    """The node's frr.conf (integrated: zebra, staticd, nhrpd, and bgpd or ospfd). `variables`: the
     run's (`--impl-var`), among them the configuration mutations (MUTATIONS)."""
     # `var` as an implementation profile's templates see it: implementations/frr-profile.yaml
     # renders this same file.
     return _env.get_template("frr.conf.j2").render(
         v=v, var={**MUTATIONS, **(variables or {}), "nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP,
-                  "bgp_asn": BGP_ASN})
+                  "bgp_asn": BGP_ASN, "ospf_hello": OSPF_HELLO})
 
 
 def daemons(routing: str) -> tuple[str, ...]:
@@ -118,7 +120,7 @@ def daemons(routing: str) -> tuple[str, ...]:
 
 
 def daemons_file(node: str, routing: str = "static") -> str:
-    """/etc/frr/daemons for the image's watchfrr: zebra, staticd, nhrpd (and bgpd)."""
+    """/etc/frr/daemons for the image's watchfrr: zebra, staticd, nhrpd (and the routing protocol's)."""
     on = daemons(routing)
     lines = [f"# /etc/frr/daemons of {node}, written by dmvpnkit: {', '.join(on)}."]
     lines += [f"{d}=yes" for d in on] + [f"{d}=no" for d in OTHER_DAEMONS if d not in on]
@@ -127,9 +129,11 @@ def daemons_file(node: str, routing: str = "static") -> str:
     return "\n".join(lines) + "\n"
 
 
-def hub_rules(phase: int) -> list[list[str]]:
-    """What start() adds to a hub's iptables: multicast to nhrpd, phase 3's redirect log."""
-    return MCAST_RULES + ([REDIRECT_RULE] if phase == 3 else [])
+def node_rules(v: DmvpnView) -> list[list[str]]:
+    """What start() adds to a node's iptables: multicast to nhrpd (a hub's, and under OSPF,
+    whose hellos are multicast, a spoke's too), a phase 3 hub's redirect log."""
+    mcast = MCAST_RULES if v.role == "hub" or v.routing == "ospf" else []
+    return mcast + ([REDIRECT_RULE] if v.redirect else [])
 
 
 def binaries(variables: Mapping[str, str]) -> Path:
@@ -215,8 +219,8 @@ class FrrDriver(Driver):
         driver looks (RUN_DIR/<path space>), and resolve user frr as the harness does."""
         files = {f"{ETC}/daemons": daemons_file(v.name, v.routing), f"{ETC}/frr.conf": render(v), f"{ETC}/vtysh.conf": VTYSH_CONF}
         if not harness:
-            rules = hub_rules(v.phase) if v.role == "hub" else []
-            return ContainerPlan(image or IMAGE, files, exec=tuple(shlex.join([IMAGE_IPTABLES, *r]) for r in rules))
+            return ContainerPlan(image or IMAGE, files,
+                                 exec=tuple(shlex.join([IMAGE_IPTABLES, *r]) for r in node_rules(v)))
         run = RUN_DIR / node_id
         # The image keeps vty sockets in /var/run/frr/<path space> (a link to /run in
         # Alpine; bound both ways in case it is not).
@@ -243,8 +247,8 @@ class FrrDriver(Driver):
         """
         nodes = self.nodes
         for name in nodes:
-            if self.topo.nodes[name].role == "hub":
-                add_rules(self.backend.node(name), hub_rules(self.setup.phase), self.dir / "nodes" / name)
+            if rules := node_rules(self.setup.view(name)):
+                add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):

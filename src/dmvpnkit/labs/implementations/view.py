@@ -50,7 +50,7 @@ class DmvpnView:
     behind_nat: bool            # the node's NBMA address is translated on its way out
     redirect: bool              # a phase 3 hub: sends Traffic Indications
     shortcut: bool              # a phase 2/3 spoke: resolves and installs shortcuts
-    routing: str = "static"     # static: `routes` carry the LANs; bgp: iBGP learns them (the hub reflects)
+    routing: str = "static"     # static: `routes` carry the LANs; bgp or ospf learns them (spec.ROUTING)
 
     def context(self) -> dict[str, Any]:
         """The view as plain values, for templates and JSON."""
@@ -72,15 +72,18 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
         raise ValueError(f"{node.name}: not a DMVPN node (role {node.role})")
     nhs = tuple(nhs_of(topo, topo.nodes[h]) for h in node.nhs)
     routing = topo.dmvpn.routing
-    if routing == "bgp" and phase == 2:
+    if routing != "static" and phase == 2:
         # BGP keeps the far spoke as next hop, which a /32 tunnel address reaches only
         # via the hub's tunnel-prefix route. With the tunnel prefix on the tunnel
         # instead, FRR 8.4's nhrpd gets the BGP route without an interface ("if-route-add:
         # ... dev (none)") and never resolves the far spoke (its neighbour goes FAILED).
-        raise ValueError("routing bgp with phase 2 is not supported yet (phases 1 and 3 are)")
+        # OSPF's phase 2 (broadcast, the hub the DR) wants a shared tunnel subnet; the
+        # tunnel addresses are /32s here.
+        raise ValueError(f"routing {routing} with phase 2 is not supported yet (phases 1 and 3 are)")
     routes: list[Route] = []
-    if routing == "bgp":
-        # Only the way to the NHSs' tunnel addresses (the BGP sessions'); LANs come from BGP.
+    if routing != "static":
+        # Only the way to the NHSs' tunnel addresses (BGP's sessions, OSPF's neighbours);
+        # the LANs come from the routing protocol.
         routes += [Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i) for i, h in enumerate(nhs)]
     elif node.role == "hub":
         routes += [Route(s.lan, s.tunnel, "spoke-lan") for s in topo.spokes

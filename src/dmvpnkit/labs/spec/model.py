@@ -69,7 +69,9 @@ class Dmvpn:
     routing: str = "static"     # how LAN routes cross the overlay: ROUTING
 
 
-ROUTING = ("static", "bgp")     # static: configured per node (FRR: staticd); bgp: iBGP, the hub a route reflector
+# static: configured per node (FRR: staticd); bgp: iBGP, the hub a route reflector;
+# ospf: one area, the hub point-to-multipoint and the spokes point-to-point to it.
+ROUTING = ("static", "bgp", "ospf")
 
 
 @dataclass(frozen=True)

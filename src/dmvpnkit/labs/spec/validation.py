@@ -133,7 +133,7 @@ class Validator:
 
     def routing(self, v: Any) -> str:
         if v not in ROUTING:
-            self.err("dmvpn.routing", f"unknown routing {v!r}", f"one of: {', '.join(ROUTING)} (ospf: not yet)")
+            self.err("dmvpn.routing", f"unknown routing {v!r}", f"one of: {', '.join(ROUTING)}")
             return _DMVPN.routing
         return str(v)
 
