@@ -14,7 +14,8 @@ from dmvpnkit.nhrp.model import decode as model_decode
 from dmvpnkit.nhrpd import codec, defects
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
 from dmvpnkit.nhrpd.config import Config
-from dmvpnkit.nhrpd.events import AddRoute, FlushRoutes, Hairpin, NbmaChanged, PacketIn, Resolve, Send, Start, Stop
+from dmvpnkit.nhrpd.events import (AddRoute, FlushRoutes, Hairpin, Multicast, NbmaChanged, PacketIn, Resolve, Send,
+                                   SendData, Start, Stop)
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
 
@@ -498,6 +499,18 @@ def test_stale_source_nbma() -> None:
         assert (entry["nbma"], entry["claimed_nbma"]) == (NEW_NBMA, claimed)
         reply = net.sent("hub1", Op.REGISTRATION_REPLY)[-1]
         assert [c.code for c in reply.pkt.cies] == [CieCode.SUCCESS]
+
+
+def test_multicast_first_only() -> None:
+    hello = bytes(IP(src=HUB["proto"], dst="224.0.0.5") / ICMP())
+    for faults, count in (((), 2), ((Fault.MULTICAST_FIRST_ONLY,), 1)):
+        net = Net()
+        net.add("hub1", hub_config(multicast=True, faults=[f.value for f in faults]))
+        for name in ("spoke1", "spoke2"):
+            net.add(name, spoke_config(name))
+        net.start()
+        sent = [a for a in net.engine("hub1").handle(Multicast(hello)) if isinstance(a, SendData)]
+        assert len(sent) == count
 
 
 def test_reply_to_claimed_nbma() -> None:

@@ -17,10 +17,12 @@ from dmvpnkit.nhrpd.events import (
     Hairpin,
     Log,
     MapNeighbor,
+    Multicast,
     NbmaChanged,
     PacketIn,
     Resolve,
     Send,
+    SendData,
     Start,
     Stop,
     UnmapNeighbor,
@@ -29,6 +31,6 @@ from dmvpnkit.nhrpd.faults import Fault
 
 __all__ = [
     "Action", "AddRoute", "CodecError", "Config", "ConfigError", "DelRoute", "EncodeError",
-    "Engine", "Event", "Fault", "FlushRoutes", "Hairpin", "Log", "MapNeighbor", "NbmaChanged", "Packet",
-    "PacketIn", "Resolve", "Send", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
+    "Engine", "Event", "Fault", "FlushRoutes", "Hairpin", "Log", "MapNeighbor", "Multicast", "NbmaChanged",
+    "Packet", "PacketIn", "Resolve", "Send", "SendData", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
 ]

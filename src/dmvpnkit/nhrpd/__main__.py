@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="node configuration (JSON)")
     p.add_argument("--nbma-interface", help="follow this interface's address as the NBMA address")
     p.add_argument("--nflog-group", type=int, help="NFLOG group carrying hairpinned traffic (hub)")
+    p.add_argument("--multicast-nflog-group", type=int, help="NFLOG group carrying multicast sent into the tunnel")
     p.add_argument("--log", type=Path, help="log file (default: stderr)")
 
 
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if args.config is None:
         print("nhrpd: --config FILE is required to run a node", file=sys.stderr)
         return 2
-    return main(args.config, args.control, args.nbma_interface, args.nflog_group, args.log)
+    return main(args.config, args.control, args.nbma_interface, args.nflog_group, args.log,
+                args.multicast_nflog_group)
 
 
 if __name__ == "__main__":

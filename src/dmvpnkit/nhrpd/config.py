@@ -13,6 +13,8 @@ Keys (required first):
   unique           bool: set the U bit on registrations (default false)
   redirect         hub: send Traffic Indications for hairpinned traffic (default false)
   shortcut         spoke: resolve on Traffic Indications (default false)
+  multicast        copy multicast sent into the tunnel to each registered spoke (hub) or
+                   NHS (spoke), as FRR's `ip nhrp map multicast dynamic|NBMA` (default false)
   nat_extension    bool: send/answer the Cisco NAT extension (default true)
   auth             password (at most 8 bytes, Cisco/FRR) or null
   faults           list of Fault names
@@ -67,6 +69,7 @@ class Config:
     unique: bool = False
     redirect: bool = False
     shortcut: bool = False
+    multicast: bool = False
     nat_extension: bool = True
     auth: str | None = None
     faults: frozenset[Fault] = frozenset()
@@ -118,7 +121,8 @@ class Config:
             mtu=_int(d, "mtu", 0, 0, 0xFFFF),
             nhs=nhs,
             unique=_bool(d, "unique", False), redirect=_bool(d, "redirect", False),
-            shortcut=_bool(d, "shortcut", False), nat_extension=_bool(d, "nat_extension", True),
+            shortcut=_bool(d, "shortcut", False), multicast=_bool(d, "multicast", False),
+            nat_extension=_bool(d, "nat_extension", True),
             auth=auth, faults=frozenset(parsed),
             routes=tuple(_route(r, i) for i, r in enumerate(_list(d, "routes"))),
             lan_prefixes=tuple(_net(p, f"lan_prefixes[{i}]") for i, p in enumerate(_list(d, "lan_prefixes"))),
@@ -129,7 +133,7 @@ class Config:
 
 
 _KEYS = frozenset({"role", "interface", "protocol_address", "nbma_address", "network_id", "holdtime",
-                   "mtu", "nhs", "unique", "redirect", "shortcut", "nat_extension", "auth", "faults",
+                   "mtu", "nhs", "unique", "redirect", "shortcut", "multicast", "nat_extension", "auth", "faults",
                    "routes", "lan_prefixes", "driver", "ipsec"})
 
 

@@ -25,7 +25,7 @@ Layout. ``Engine`` (here) owns the lifecycle and dispatches: events by type
 (``Engine._on_event``), due timers by kind (``Engine._on_timer``), received packets by
 operation type (``receive``). What the parts share is one ``state.State``; the parts
 are functions over it: ``registration``, ``resolution``, ``transit``, ``purge``,
-``error_indication``, ``traffic_indication``, and ``replies`` (extensions in replies).
+``error_indication``, ``traffic_indication``, ``multicast``, and ``replies`` (extensions in replies).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from . import purge, receive, registration, resolution, traffic_indication
+from . import multicast, purge, receive, registration, resolution, traffic_indication
 from .codec import Op
 from .config import Config
 from .events import (
@@ -45,10 +45,12 @@ from .events import (
     Hairpin,
     Log,
     MapNeighbor,
+    Multicast,
     NbmaChanged,
     PacketIn,
     Resolve,
     Send,
+    SendData,
     Start,
     Stop,
     UnmapNeighbor,
@@ -191,6 +193,9 @@ class Engine:
     def _hairpin(self, event: Hairpin) -> None:
         traffic_indication.hairpin(self._state, bytes(event.packet))
 
+    def _multicast(self, event: Multicast) -> None:
+        multicast.replicate(self._state, bytes(event.packet))
+
     def _resolve(self, event: Resolve) -> None:
         resolution.resolve(self._state, event.target, "resolve")
 
@@ -201,6 +206,7 @@ class Engine:
         Start: _start,
         PacketIn: _packet_in,
         Hairpin: _hairpin,
+        Multicast: _multicast,
         Resolve: _resolve,
         NbmaChanged: _nbma_changed,
         Stop: _stop,
@@ -216,4 +222,4 @@ class Engine:
 
 
 __all__ = ["Action", "AddRoute", "DelRoute", "Engine", "Event", "FlushRoutes", "Hairpin", "Log", "MapNeighbor",
-           "NbmaChanged", "PacketIn", "Resolve", "Send", "Start", "Stop", "UnmapNeighbor"]
+           "Multicast", "NbmaChanged", "PacketIn", "Resolve", "Send", "SendData", "Start", "Stop", "UnmapNeighbor"]

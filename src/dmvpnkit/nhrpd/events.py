@@ -34,6 +34,14 @@ class Hairpin:
 
 
 @dataclass(frozen=True, slots=True)
+class Multicast:
+    """An IPv4 multicast packet sent into the tunnel (NFLOG): to be copied to each
+    multicast destination (``multicast`` on)."""
+
+    packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Resolve:
     """Spoke: traffic for a protocol address with no mapping (a phase 2 next hop)."""
 
@@ -52,7 +60,7 @@ class Stop:
     """Shutting down: purge our registrations, withdraw what we installed."""
 
 
-Event: TypeAlias = Start | PacketIn | Hairpin | Resolve | NbmaChanged | Stop
+Event: TypeAlias = Start | PacketIn | Hairpin | Multicast | Resolve | NbmaChanged | Stop
 
 # -- actions ------------------------------------------------------------------------
 
@@ -65,6 +73,14 @@ class Send:
     dst_nbma: str
     data: bytes
     src: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendData:
+    """Send ``packet`` (an IPv4 packet, a multicast copy) to ``dst_nbma`` over GRE."""
+
+    dst_nbma: str
+    packet: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,4 +125,4 @@ class Log:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Action: TypeAlias = Send | MapNeighbor | UnmapNeighbor | AddRoute | DelRoute | FlushRoutes | Log
+Action: TypeAlias = Send | SendData | MapNeighbor | UnmapNeighbor | AddRoute | DelRoute | FlushRoutes | Log

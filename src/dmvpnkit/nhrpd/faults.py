@@ -33,6 +33,7 @@ class Fault(enum.Enum):
     NO_REGISTRATION_RETRY = "no-registration-retry"  # an unanswered Registration Request waits for the refresh
     IMPATIENT_RESOLUTION = "impatient-resolution"  # a Resolution Reply over 100 ms after its request is dropped
     SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
+    MULTICAST_FIRST_ONLY = "multicast-first-only"  # multicast is copied to the first destination only
     # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;
     # the spoke's 1 s resend (or its NAK backoff) recovers, so the lab still converges.
     BAD_CHECKSUM_ONCE = "bad-checksum-once"        # the first Registration Reply carries a wrong ar$chksum

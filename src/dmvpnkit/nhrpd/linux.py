@@ -5,7 +5,9 @@
   as the link-layer address, exactly as it does for FRR's nhrpd.
 - `MapNeighbor` is a neighbour entry on the tunnel (protocol -> NBMA), `AddRoute` a
   route via the far end onlink: the kernel's own forwarding then goes spoke to spoke.
-- Hairpinned traffic arrives from an NFLOG group (iptables rule on the hub).
+- Hairpinned traffic arrives from an NFLOG group (iptables rule on the hub), multicast
+  sent into the tunnel from another; its copies leave by the same packet socket, as
+  IPv4 (the kernel's GRE header then carries 0x0800).
 - NBMA address changes come from netlink address events on the NBMA interface.
 - A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON.
 """
@@ -33,7 +35,7 @@ from .ipsec import IpsecConfig
 from .ipsec import for_node as protection_for
 from .nflog import Nflog
 
-ETH_P_NHRP = 0x2001
+ETH_P_NHRP, ETH_P_IP = 0x2001, 0x0800
 GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
@@ -44,7 +46,8 @@ log = logging.getLogger("nhrpd")
 
 class LinuxNode:
     def __init__(self, config: Config, control: Path, nbma_interface: str | None = None,
-                 nflog_group: int | None = None, ipsec: IpsecConfig | None = None):
+                 nflog_group: int | None = None, ipsec: IpsecConfig | None = None,
+                 multicast_nflog_group: int | None = None):
         self.config = config
         self.protection = protection_for(config, ipsec)
         self.nhs_identity = {n.nbma: n.protocol for n in config.nhs}
@@ -59,6 +62,9 @@ class LinuxNode:
         self.nflog = Nflog(nflog_group) if nflog_group is not None else None
         if self.nflog is not None:
             self.sel.register(self.nflog, selectors.EVENT_READ, self._on_nflog)
+        self.mcast = Nflog(multicast_nflog_group) if multicast_nflog_group is not None else None
+        if self.mcast is not None:
+            self.sel.register(self.mcast, selectors.EVENT_READ, self._on_multicast)
         self.nbma_interface = nbma_interface
         # Neighbour misses on the tunnel become Resolve events (phase 2: the route's next
         # hop is the far spoke): the kernel asks userspace for an address it cannot
@@ -121,6 +127,12 @@ class LinuxNode:
             self.engine_now()
             self._apply(self.engine.handle(eng.Hairpin(packet=packet)))
 
+    def _on_multicast(self) -> None:
+        assert self.mcast is not None
+        for packet in self.mcast.packets():
+            self.engine_now()
+            self._apply(self.engine.handle(eng.Multicast(packet=packet)))
+
     def _sysctl(self, values: dict[str, str]) -> None:
         for key, value in values.items():
             path = Path(f"/proc/sys/net/ipv4/neigh/{self.config.interface}/{key}")
@@ -178,6 +190,9 @@ class LinuxNode:
                 else:
                     self.nhrp.sendto(a.data, (self.config.interface, ETH_P_NHRP, 0, 0,
                                               IPv4Address(a.dst_nbma).packed))
+        elif isinstance(a, eng.SendData):
+            if self.protection is None or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
+                self.nhrp.sendto(a.packet, (self.config.interface, ETH_P_IP, 0, 0, IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
             if self.protection is not None and self.protection.protect_shortcuts:
                 self.protection.ensure(a.nbma, a.protocol)
@@ -244,8 +259,9 @@ class LinuxNode:
                 pass
         for s in (self.nhrp, self.control, self.events):
             s.close()
-        if self.nflog is not None:
-            self.nflog.close()
+        for group in (self.nflog, self.mcast):
+            if group is not None:
+                group.close()
         self.ipr.close()
 
 
@@ -276,14 +292,14 @@ def _ipsec(d: Any) -> IpsecConfig | None:
 
 
 def main(config_path: Path, control: Path, nbma_interface: str | None, nflog_group: int | None,
-         log_file: Path | None) -> int:
+         log_file: Path | None, multicast_nflog_group: int | None = None) -> int:
     # Our decisions at DEBUG; libraries (pyroute2 logs every netlink message) at WARNING.
     logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.WARNING,
                         format="%(asctime)s.%(msecs)03d nhrpd %(levelname)s %(message)s", datefmt="%H:%M:%S")
     log.setLevel(logging.DEBUG)
     doc = json.loads(Path(config_path).read_text())
     config = Config.from_dict(doc)
-    node = LinuxNode(config, control, nbma_interface, nflog_group, _ipsec(doc.get("ipsec")))
+    node = LinuxNode(config, control, nbma_interface, nflog_group, _ipsec(doc.get("ipsec")), multicast_nflog_group)
     log.info("started pid %d on %s", os.getpid(), config.interface)
     node.run()
     return 0

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import __version__
-from .frr import IMAGE_IPTABLES, NFLOG_GROUP, REDIRECT_RULE
+from .frr import IMAGE_IPTABLES, MCAST_NFLOG_GROUP, NFLOG_GROUP, node_rules
 from ..procs import kill_all
-from ..underlay import IPTABLES, MGRE
+from ..underlay import MGRE, add_rules
 from ..views import CacheEntry, NhsEntry, Shortcut
 from . import VIEWS, ContainerPlan, Driver, ImplementationError, Setup
 from .view import DmvpnView
@@ -46,6 +46,7 @@ def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] 
         "nbma_address": str(v.nbma_address), "network_id": v.network_id,
         "holdtime": v.holdtime, "unique": False, "faults": list(faults or []),
         "lan_prefixes": [str(p) for p in v.lan_prefixes],
+        "multicast": multicast(v),
     }
     if ipsec is not None:
         cfg["ipsec"] = ipsec
@@ -58,6 +59,23 @@ def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] 
     return cfg
 
 
+def multicast(v: DmvpnView) -> bool:
+    """Whether the node copies multicast into the tunnel: a hub to its spokes, as FRR's
+    `map multicast dynamic`; a spoke to its NHSs only where a routing protocol needs it."""
+    return v.role == "hub" or v.routing == "ospf"
+
+
+def argv(v: DmvpnView, python: str, config: str, control: str, log: str) -> list[str]:
+    """The daemon's command line; the NFLOG groups are node_rules(v)'s."""
+    out = [python, "-m", "dmvpnkit.nhrpd", "--config", config, "--control", control,
+           "--nbma-interface", v.nbma_interface, "--log", log]
+    if v.redirect:
+        out += ["--nflog-group", str(NFLOG_GROUP)]
+    if multicast(v):
+        out += ["--multicast-nflog-group", str(MCAST_NFLOG_GROUP)]
+    return out
+
+
 def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
     """(prefix, via, metric) onlink on the tunnel: the view's routes, which FRR's staticd
     gets from its config; this driver installs them before the node starts."""
@@ -67,7 +85,6 @@ def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
 class NhrpdDriver(Driver):
     name = "nhrpd"
     unimplemented: Mapping[str, str] = {
-        "multicast": "no multicast replication to registered spokes",
         "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
     }
     views = VIEWS
@@ -90,13 +107,9 @@ class NhrpdDriver(Driver):
         if not harness:
             run = [f"ip route replace {p} via {via} dev {MGRE} onlink metric {metric}"
                    for p, via, metric in static_routes(v)]
-            if v.redirect:
-                run.append(shlex.join([IMAGE_IPTABLES, *REDIRECT_RULE]))
-            argv = [IMAGE_PYTHON, "-m", "dmvpnkit.nhrpd", "--config", CONFIG, "--control", CONTROL,
-                    "--nbma-interface", v.nbma_interface, "--log", LOG]
-            if v.redirect:
-                argv += ["--nflog-group", str(NFLOG_GROUP)]
-            wait = f"until [ -e {READY} ]; do sleep 0.2; done; exec {shlex.join(argv)}"
+            run += [shlex.join([IMAGE_IPTABLES, *r]) for r in node_rules(v)]
+            daemon = argv(v, IMAGE_PYTHON, CONFIG, CONTROL, LOG)
+            wait = f"until [ -e {READY} ]; do sleep 0.2; done; exec {shlex.join(daemon)}"
             return ContainerPlan(image or IMAGE, files, exec=(*run, f"touch {READY}"),
                                  cmd=shlex.join(["sh", "-c", wait]))
         if sys.prefix == sys.base_prefix:
@@ -130,31 +143,28 @@ class NhrpdDriver(Driver):
     def start(self) -> None:
         if self.topo.dmvpn.routing != "static":
             raise ImplementationError(f"nhrpd: routing {self.topo.dmvpn.routing} is not supported yet "
-                                      f"(it needs FRR's zebra and bgpd beside nhrpd); routing static is")
+                                      f"(it needs FRR's zebra and routing daemons beside nhrpd); routing static is")
         for name in self.nodes:
-            node = self.topo.nodes[name]
             ipr = self.backend.node(name).ipr()
             gre = ipr.link_lookup(ifname=MGRE)[0]
-            for prefix, via, metric in static_routes(self.setup.view(name)):
+            v = self.setup.view(name)
+            for prefix, via, metric in static_routes(v):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
-            if node.role == "hub" and self.setup.phase == 3:
-                self.backend.node(name).run([IPTABLES, *REDIRECT_RULE])
+            if rules := node_rules(v):
+                add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
             self.start_daemon(name, wait=False)
         for name in self.nodes:
             self._wait(name)
 
     def start_daemon(self, node: str, daemon: str = "nhrpd", wait: bool = True) -> None:
-        n = self.topo.nodes[node]
         d = self.dir / "nodes" / node
         self.control(node).parent.mkdir(parents=True, exist_ok=True)
         self.control(node).unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "dmvpnkit.nhrpd", "--config", str(d / "nhrpd.json"),
-                "--control", str(self.control(node)), "--nbma-interface", str(n.nbma_iface),
-                "--log", str(d / "nhrpd.log")]
-        if n.role == "hub" and self.setup.phase == 3:
-            argv += ["--nflog-group", str(NFLOG_GROUP)]
+        daemon_argv = argv(self.setup.view(node), sys.executable, str(d / "nhrpd.json"), str(self.control(node)),
+                           str(d / "nhrpd.log"))
         with open(d / "nhrpd.stderr", "ab") as err:
-            self.procs[node] = self.backend.node(node).popen(argv, stderr=err, new_session=True, in_image=True)
+            self.procs[node] = self.backend.node(node).popen(daemon_argv, stderr=err, new_session=True,
+                                                             in_image=True)
         if wait:
             self._wait(node)
 
