@@ -177,3 +177,18 @@ def check_sections(d: Path, hub2: spec.Topology) -> None:
                 own = [n for n in refused if owner[n] == daemon]
                 assert "failed to open" not in p.stderr, p.stderr
                 assert p.returncode == 0 and refused and not own, (daemon, node, phase, own, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("routing", ["bgp", "ospf"])
+def test_nhrpd_under_a_routing_protocol(routing: str) -> None:
+    """nhrpd beside FRR's zebra: it follows the routes they install, hubs route the tunnel
+    prefix on-link and spokes their NHSs; OSPF's hellos make a spoke copy multicast."""
+    from dmvpnkit.labs.implementations import nhrpd
+    topo = spec.load(TOPO / "hub_2spoke.yaml", {"routing": routing})
+    hub, spoke = (view(topo, topo.nodes[n], 3) for n in ("hub1", "spoke1"))
+    assert "--learn-routes" in nhrpd.argv(spoke, "python", "c", "s", "l")
+    assert (nhrpd.link_routes(hub), nhrpd.link_routes(spoke)) == (["10.255.0.0/16"], ["10.255.0.1/32"])
+    assert nhrpd.render(hub)["multicast"] and nhrpd.render(spoke)["multicast"] is (routing == "ospf")
+    static = spec.load(TOPO / "hub_2spoke.yaml")
+    plain = view(static, static.nodes["spoke1"], 3)
+    assert "--learn-routes" not in nhrpd.argv(plain, "python", "c", "s", "l") and nhrpd.link_routes(plain) == []

@@ -21,6 +21,7 @@ from dmvpnkit.nhrpd.events import (
     NbmaChanged,
     PacketIn,
     Resolve,
+    Routes,
     Send,
     SendData,
     Start,
@@ -32,5 +33,5 @@ from dmvpnkit.nhrpd.faults import Fault
 __all__ = [
     "Action", "AddRoute", "CodecError", "Config", "ConfigError", "DelRoute", "EncodeError",
     "Engine", "Event", "Fault", "FlushRoutes", "Hairpin", "Log", "MapNeighbor", "Multicast", "NbmaChanged",
-    "Packet", "PacketIn", "Resolve", "Send", "SendData", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
+    "Packet", "PacketIn", "Resolve", "Routes", "Send", "SendData", "Start", "Stop", "UnmapNeighbor", "decode", "encode",
 ]

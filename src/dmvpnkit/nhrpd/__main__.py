@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nbma-interface", help="follow this interface's address as the NBMA address")
     p.add_argument("--nflog-group", type=int, help="NFLOG group carrying hairpinned traffic (hub)")
     p.add_argument("--multicast-nflog-group", type=int, help="NFLOG group carrying multicast sent into the tunnel")
+    p.add_argument("--learn-routes", action="store_true",
+                   help="follow the tunnel's routes from a routing protocol beside the node (FRR's zebra)")
     p.add_argument("--log", type=Path, help="log file (default: stderr)")
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print("nhrpd: --config FILE is required to run a node", file=sys.stderr)
         return 2
     return main(args.config, args.control, args.nbma_interface, args.nflog_group, args.log,
-                args.multicast_nflog_group)
+                args.multicast_nflog_group, args.learn_routes)
 
 
 if __name__ == "__main__":

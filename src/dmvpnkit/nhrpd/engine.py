@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from . import multicast, purge, receive, registration, resolution, traffic_indication
 from .codec import Op
-from .config import Config
+from .config import Config, RouteConfig
 from .events import (
     Action,
     AddRoute,
@@ -49,6 +49,7 @@ from .events import (
     NbmaChanged,
     PacketIn,
     Resolve,
+    Routes,
     Send,
     SendData,
     Start,
@@ -56,7 +57,7 @@ from .events import (
     UnmapNeighbor,
 )
 from .faults import Fault
-from .state import Address, State, ipv4
+from .state import Address, State, ipv4, ipv4_network
 
 
 class Engine:
@@ -196,6 +197,17 @@ class Engine:
     def _multicast(self, event: Multicast) -> None:
         multicast.replicate(self._state, bytes(event.packet))
 
+    def _routes(self, event: Routes) -> None:
+        state, learned = self._state, []
+        for prefix, via in event.routes:
+            net = ipv4_network(prefix)
+            if net is None or ipv4(via) is None:
+                state.log("error", "Routes with a route that is not IPv4", prefix=prefix, via=via)
+                continue
+            learned.append(RouteConfig(net, via))
+        state.routes = sorted((*state.config.routes, *learned), key=lambda r: -r.prefix.prefixlen)
+        state.log("debug", "routes learned", routes=[f"{r.prefix} via {r.via}" for r in learned])
+
     def _resolve(self, event: Resolve) -> None:
         resolution.resolve(self._state, event.target, "resolve")
 
@@ -207,6 +219,7 @@ class Engine:
         PacketIn: _packet_in,
         Hairpin: _hairpin,
         Multicast: _multicast,
+        Routes: _routes,
         Resolve: _resolve,
         NbmaChanged: _nbma_changed,
         Stop: _stop,
@@ -222,4 +235,4 @@ class Engine:
 
 
 __all__ = ["Action", "AddRoute", "DelRoute", "Engine", "Event", "FlushRoutes", "Hairpin", "Log", "MapNeighbor",
-           "Multicast", "NbmaChanged", "PacketIn", "Resolve", "Send", "SendData", "Start", "Stop", "UnmapNeighbor"]
+           "Multicast", "NbmaChanged", "PacketIn", "Resolve", "Routes", "Send", "SendData", "Start", "Stop", "UnmapNeighbor"]

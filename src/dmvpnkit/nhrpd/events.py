@@ -42,6 +42,15 @@ class Multicast:
 
 
 @dataclass(frozen=True, slots=True)
+class Routes:
+    """The routes into the tunnel that a routing protocol installed (BGP, OSPF beside
+    this node): ``(prefix, via)`` pairs, the whole set, replacing the previous one. They
+    count as configured routes: a hub finds the spoke behind a prefix by them."""
+
+    routes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Resolve:
     """Spoke: traffic for a protocol address with no mapping (a phase 2 next hop)."""
 
@@ -60,7 +69,7 @@ class Stop:
     """Shutting down: purge our registrations, withdraw what we installed."""
 
 
-Event: TypeAlias = Start | PacketIn | Hairpin | Multicast | Resolve | NbmaChanged | Stop
+Event: TypeAlias = Start | PacketIn | Hairpin | Multicast | Routes | Resolve | NbmaChanged | Stop
 
 # -- actions ------------------------------------------------------------------------
 

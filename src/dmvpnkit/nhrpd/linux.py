@@ -9,6 +9,8 @@
   sent into the tunnel from another; its copies leave by the same packet socket, as
   IPv4 (the kernel's GRE header then carries 0x0800).
 - NBMA address changes come from netlink address events on the NBMA interface.
+- With `learn_routes`, the kernel's routes into the tunnel (a routing protocol's, as
+  FRR's zebra installs them) are handed to the engine as it changes them.
 - A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON.
 """
 
@@ -39,7 +41,7 @@ ETH_P_NHRP, ETH_P_IP = 0x2001, 0x0800
 GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
-RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR = 0x4, 0x10
+RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x4, 0x10, 0x40
 RTPROT_KERNEL, RTM_F_CLONED = 2, 0x200
 log = logging.getLogger("nhrpd")
 
@@ -47,7 +49,7 @@ log = logging.getLogger("nhrpd")
 class LinuxNode:
     def __init__(self, config: Config, control: Path, nbma_interface: str | None = None,
                  nflog_group: int | None = None, ipsec: IpsecConfig | None = None,
-                 multicast_nflog_group: int | None = None):
+                 multicast_nflog_group: int | None = None, learn_routes: bool = False):
         self.config = config
         self.protection = protection_for(config, ipsec)
         self.nhs_identity = {n.nbma: n.protocol for n in config.nhs}
@@ -73,8 +75,10 @@ class LinuxNode:
         # is ever reported); clear that so the kernel asks us instead.
         self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"})
         self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
+        self.learn_routes = learn_routes
+        self.learned: tuple[tuple[str, str], ...] = ()
         self.events = IPRoute()
-        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
+        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | (RTMGRP_IPV4_ROUTE if learn_routes else 0))
         self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
         # A marker that outlives the daemon (the lab removes only the socket) tells a
         # restart from a first start; only fault switches act on it.
@@ -96,6 +100,7 @@ class LinuxNode:
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
         self._apply(self.engine.handle(eng.Start(restarted=self.restarted)))
+        self._learn()
         while self.running:
             deadline = self.engine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -149,10 +154,30 @@ class LinuxNode:
                 if link and msg.get("index") == link[0]:
                     self.engine_now()
                     self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
+            elif event in ("RTM_NEWROUTE", "RTM_DELROUTE") and self.learn_routes:
+                self._learn()
             elif (event in ("RTM_GETNEIGH", "RTM_NEWNEIGH") and msg.get("ifindex") == self.ifindex
                   and msg.get("state", 0) & NUD_INCOMPLETE and msg.get_attr("NDA_DST")):
                 self.engine_now()
                 self._apply(self.engine.handle(eng.Resolve(target=msg.get_attr("NDA_DST"))))
+
+    def _learn(self) -> None:
+        """Tell the engine the tunnel's routes with a gateway, but for our shortcuts, when
+        they changed (`learn_routes` only)."""
+        if not self.learn_routes:
+            return
+        found = set()
+        for r in self.ipr.get_routes(family=socket.AF_INET, oif=self.ifindex):
+            dst, via = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", r.get_attr("RTA_GATEWAY")
+            for hop in r.get_attr("RTA_MULTIPATH") or ():      # ECMP (two hubs): every hop
+                found.add((dst, hop.get_attr("RTA_GATEWAY")))
+            if via and dst not in self.routes:
+                found.add((dst, via))
+        learned = tuple(sorted((d, v) for d, v in found if v and d not in self.routes))
+        if learned != self.learned:
+            self.learned = learned
+            self.engine_now()
+            self._apply(self.engine.handle(eng.Routes(routes=learned)))
 
     def _on_control(self) -> None:
         conn, _ = self.control.accept()
@@ -292,14 +317,15 @@ def _ipsec(d: Any) -> IpsecConfig | None:
 
 
 def main(config_path: Path, control: Path, nbma_interface: str | None, nflog_group: int | None,
-         log_file: Path | None, multicast_nflog_group: int | None = None) -> int:
+         log_file: Path | None, multicast_nflog_group: int | None = None, learn_routes: bool = False) -> int:
     # Our decisions at DEBUG; libraries (pyroute2 logs every netlink message) at WARNING.
     logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.WARNING,
                         format="%(asctime)s.%(msecs)03d nhrpd %(levelname)s %(message)s", datefmt="%H:%M:%S")
     log.setLevel(logging.DEBUG)
     doc = json.loads(Path(config_path).read_text())
     config = Config.from_dict(doc)
-    node = LinuxNode(config, control, nbma_interface, nflog_group, _ipsec(doc.get("ipsec")), multicast_nflog_group)
+    node = LinuxNode(config, control, nbma_interface, nflog_group, _ipsec(doc.get("ipsec")), multicast_nflog_group,
+                     learn_routes)
     log.info("started pid %d on %s", os.getpid(), config.interface)
     node.run()
     return 0

@@ -85,6 +85,13 @@ def ipv4(text: str) -> Address | None:
         return None
 
 
+def ipv4_network(text: str) -> Network | None:
+    try:
+        return Network(text, strict=False)
+    except ValueError:
+        return None
+
+
 def nat_seen(nat: NatAddress | None, protocol: str) -> str:
     """The NBMA address a NAT extension says ``protocol`` is seen at ("" if none)."""
     if nat is None:
@@ -116,7 +123,7 @@ class State:
         self.shortcuts: dict[Network, Shortcut] = {}
         self.indications: dict[tuple[Network, Network], float] = {}
         self.lan = sorted(config.lan_prefixes, key=lambda n: -n.prefixlen)
-        self.routes = sorted(config.routes, key=lambda r: -r.prefix.prefixlen)
+        self.routes = sorted(config.routes, key=lambda r: -r.prefix.prefixlen)     # and learned ones
 
     # -- plumbing -------------------------------------------------------------------
 

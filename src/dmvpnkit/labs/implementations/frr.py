@@ -196,6 +196,7 @@ class FrrDriver(Driver):
     def __init__(self, setup: Setup):
         super().__init__(setup)
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}    # (node, daemon): handle
+        self.daemons = daemons(self.topo.dmvpn.routing)     # what start() runs on every node
 
     def pathspace(self, node: str) -> str:
         return self.backend.node(node).id
@@ -247,7 +248,7 @@ class FrrDriver(Driver):
         """
         nodes = self.nodes
         for name in nodes:
-            if rules := node_rules(self.setup.view(name)):
+            if "nhrpd" in self.daemons and (rules := node_rules(self.setup.view(name))):
                 add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
@@ -260,7 +261,7 @@ class FrrDriver(Driver):
         others = []
         for zebra in zebras:
             self._wait_socket(*zebra)
-            others += [self._spawn(zebra[0], d) for d in daemons(self.topo.dmvpn.routing) if d != "zebra"]
+            others += [self._spawn(zebra[0], d) for d in self.daemons if d != "zebra"]
         for started in others:
             self._wait_socket(*started)
 
@@ -384,3 +385,13 @@ class FrrDriver(Driver):
 
     def routes(self, node: str) -> str:
         return self.show(node, "show ip route", daemon="zebra")
+
+
+class FrrRouting(FrrDriver):
+    """Only FRR's zebra and routing daemon (bgpd, ospfd) on each node, for another NHRP
+    implementation (nhrpd) that runs beside them: what they learn, zebra installs in
+    the kernel, where that implementation reads it. Not an implementation itself."""
+
+    def __init__(self, setup: Setup):
+        super().__init__(setup)
+        self.daemons = ("zebra", *ROUTING_DAEMONS[self.topo.dmvpn.routing])

@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import __version__
-from .frr import IMAGE_IPTABLES, MCAST_NFLOG_GROUP, NFLOG_GROUP, node_rules
+from .frr import IMAGE_IPTABLES, MCAST_NFLOG_GROUP, NFLOG_GROUP, FrrRouting, node_rules
 from ..procs import kill_all
 from ..underlay import MGRE, add_rules
 from ..views import CacheEntry, NhsEntry, Shortcut
 from . import VIEWS, ContainerPlan, Driver, ImplementationError, Setup
 from .view import DmvpnView
 
-RTNH_F_ONLINK = 4
+RTNH_F_ONLINK, SCOPE_LINK = 4, 253
 START_TIMEOUT = 30.0
 
 # As a containerlab node: an image built from containers/nhrpd/Dockerfile (default target).
@@ -73,6 +73,8 @@ def argv(v: DmvpnView, python: str, config: str, control: str, log: str) -> list
         out += ["--nflog-group", str(NFLOG_GROUP)]
     if multicast(v):
         out += ["--multicast-nflog-group", str(MCAST_NFLOG_GROUP)]
+    if v.routing != "static":
+        out += ["--learn-routes"]
     return out
 
 
@@ -80,6 +82,16 @@ def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
     """(prefix, via, metric) onlink on the tunnel: the view's routes, which FRR's staticd
     gets from its config; this driver installs them before the node starts."""
     return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes]
+
+
+def link_routes(v: DmvpnView) -> list[str]:
+    """Under BGP or OSPF, prefixes on-link on the tunnel (their neighbour entries carry
+    them): a hub's tunnel prefix, for its sessions to the spokes; a spoke's NHSs, which
+    zebra must see as directly reachable to resolve the routes learned from them (FRR's
+    nhrpd adds such a host route per peer). Static routing needs none."""
+    if v.routing == "static":
+        return []
+    return [str(v.tunnel_prefix)] if v.role == "hub" else [f"{h.protocol}/32" for h in v.nhs]
 
 
 class NhrpdDriver(Driver):
@@ -93,6 +105,8 @@ class NhrpdDriver(Driver):
     def __init__(self, setup: Setup):
         super().__init__(setup)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # BGP or OSPF: FRR's zebra and routing daemon beside nhrpd on every node.
+        self.routing = FrrRouting(setup) if self.topo.dmvpn.routing != "static" else None
 
     @classmethod
     def version(cls, variables: Mapping[str, str]) -> str:
@@ -107,6 +121,7 @@ class NhrpdDriver(Driver):
         if not harness:
             run = [f"ip route replace {p} via {via} dev {MGRE} onlink metric {metric}"
                    for p, via, metric in static_routes(v)]
+            run += [f"ip route replace {p} dev {MGRE} scope link" for p in link_routes(v)]
             run += [shlex.join([IMAGE_IPTABLES, *r]) for r in node_rules(v)]
             daemon = argv(v, IMAGE_PYTHON, CONFIG, CONTROL, LOG)
             wait = f"until [ -e {READY} ]; do sleep 0.2; done; exec {shlex.join(daemon)}"
@@ -138,18 +153,21 @@ class NhrpdDriver(Driver):
             d = self.dir / "nodes" / name
             d.mkdir(parents=True, exist_ok=True)
             (d / "nhrpd.json").write_text(json.dumps(self.config(name), indent=2) + "\n")
+        if self.routing is not None:
+            self.routing.write_configs()
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self.topo.dmvpn.routing != "static":
-            raise ImplementationError(f"nhrpd: routing {self.topo.dmvpn.routing} is not supported yet "
-                                      f"(it needs FRR's zebra and routing daemons beside nhrpd); routing static is")
+        if self.routing is not None:
+            self.routing.start()
         for name in self.nodes:
             ipr = self.backend.node(name).ipr()
             gre = ipr.link_lookup(ifname=MGRE)[0]
             v = self.setup.view(name)
             for prefix, via, metric in static_routes(v):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
+            for prefix in link_routes(v):
+                ipr.route("replace", dst=prefix, oif=gre, scope=SCOPE_LINK)
             if rules := node_rules(v):
                 add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
             self.start_daemon(name, wait=False)
@@ -199,6 +217,8 @@ class NhrpdDriver(Driver):
         self.control(node).unlink(missing_ok=True)
 
     def stop(self) -> None:
+        if self.routing is not None:
+            self.routing.stop()
         kill_all([pid for name in self.nodes for pid in self._pids(name)])
         for p in self.procs.values():
             p.poll()
