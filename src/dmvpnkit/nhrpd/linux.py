@@ -92,6 +92,7 @@ class LinuxNode:
         self.sel.register(self.control, selectors.EVENT_READ, self._on_control)
         self.routes: set[str] = set()
         self.running = True
+        self.stopping = False
         if self.protection is not None:
             self.protection.fail_closed(True)
 
@@ -110,6 +111,7 @@ class LinuxNode:
                 except OSError as e:        # one bad read must not take the node down
                     log.warning("I/O error: %s", e)
             self._apply(self.engine.tick(time.monotonic()))
+        self.stopping = True
         self._apply(self.engine.handle(eng.Stop()))
         self._cleanup()
 
@@ -226,7 +228,9 @@ class LinuxNode:
         elif isinstance(a, eng.UnmapNeighbor):
             self.ipr.neigh("del", dst=a.protocol, ifindex=self.ifindex)
             nbma = self.mapped.pop(a.protocol, None)
-            if self.protection is not None and nbma and nbma not in self.mapped.values():
+            # A stopping node leaves its SAs to charon: closing them would blackhole the
+            # far end's shortcut until it expires (its charon hears of it, its NHRP not).
+            if self.protection is not None and nbma and nbma not in self.mapped.values() and not self.stopping:
                 self.protection.release(nbma)
         elif isinstance(a, eng.AddRoute):
             net = IPv4Network(a.prefix, strict=False)
