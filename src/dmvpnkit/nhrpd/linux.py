@@ -43,6 +43,9 @@ NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
 RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x4, 0x10, 0x40
 RTPROT_KERNEL, RTM_F_CLONED = 2, 0x200
+# Routes are also re-read this often: zebra may change a route's next hop by replacing
+# its nexthop object, which sends no route notification.
+LEARN_INTERVAL = 1.0
 log = logging.getLogger("nhrpd")
 
 
@@ -77,6 +80,7 @@ class LinuxNode:
         self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
         self.learn_routes = learn_routes
         self.learned: tuple[tuple[str, str], ...] = ()
+        self.learned_at = 0.0
         self.events = IPRoute()
         self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | (RTMGRP_IPV4_ROUTE if learn_routes else 0))
         self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
@@ -105,11 +109,15 @@ class LinuxNode:
         while self.running:
             deadline = self.engine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self.learn_routes:
+                timeout = LEARN_INTERVAL if timeout is None else min(timeout, LEARN_INTERVAL)
             for key, _ in self.sel.select(timeout):
                 try:
                     key.data()
                 except OSError as e:        # one bad read must not take the node down
                     log.warning("I/O error: %s", e)
+            if self.learn_routes and time.monotonic() - self.learned_at >= LEARN_INTERVAL:
+                self._learn()
             self._apply(self.engine.tick(time.monotonic()))
         self.stopping = True
         self._apply(self.engine.handle(eng.Stop()))
@@ -168,6 +176,7 @@ class LinuxNode:
         they changed (`learn_routes` only)."""
         if not self.learn_routes:
             return
+        self.learned_at = time.monotonic()
         found = set()
         for r in self.ipr.get_routes(family=socket.AF_INET, oif=self.ifindex):
             dst, via = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", r.get_attr("RTA_GATEWAY")
