@@ -111,6 +111,7 @@ def test_ospf_hub_is_point_to_multipoint_and_spokes_point_to_point(ospf2: spec.T
     hub, spoke = (frr.render(view(ospf2, ospf2.nodes[n], phase)) for n in ("hub1", "spoke1"))
     assert {"router ospf", "ospf router-id 10.255.0.1", "ip ospf network point-to-multipoint",
             "network 10.255.0.0/16 area 0", "network 10.0.0.0/24 area 0", "no passive-interface gre1",
+            "ip ospf hello-interval 1", "ip ospf dead-interval 10",
             "ip nhrp map multicast dynamic", "nhrp multicast-nflog-group 2"} <= lines(hub)
     # A spoke's hellos are multicast too: nhrpd sends them to its NHS.
     assert {"ip ospf network point-to-point dmvpn", "ip nhrp map multicast 172.16.0.2", "network 10.1.1.0/24 area 0",

@@ -179,6 +179,8 @@ class LinuxNode:
         self.learned_at = time.monotonic()
         found = set()
         for r in self.ipr.get_routes(family=socket.AF_INET, oif=self.ifindex):
+            if r["flags"] & RTM_F_CLONED:       # cached /32s (redirects, PMTU): not routes
+                continue
             dst, via = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", r.get_attr("RTA_GATEWAY")
             for hop in r.get_attr("RTA_MULTIPATH") or ():      # ECMP (two hubs): every hop
                 found.add((dst, hop.get_attr("RTA_GATEWAY")))

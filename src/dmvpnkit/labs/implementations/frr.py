@@ -35,7 +35,9 @@ RUN_DIR = Path("/run/frr")
 DAEMONS = ("zebra", "staticd", "nhrpd")
 ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",), "ospf": ("ospfd",)}     # what a topology's dmvpn.routing adds
 BGP_ASN = 65000             # one AS: iBGP, the hub reflecting
-OSPF_HELLO = 1              # s; dead interval 4 hellos
+# OSPF hellos every second find neighbours fast; a dead interval of 10 s outlives an NHRP
+# daemon's restart, which stops the multicast its hellos travel by (4 s did not).
+OSPF_HELLO, OSPF_DEAD = 1, 10
 # Configuration mutations (`--impl-var KEY=no`): a deliberately wrong FRR configuration
 # that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
 MUTATIONS = {
@@ -111,7 +113,8 @@ def render(v: DmvpnView, variables: Mapping[str, str] | None = None) -> str:
     # renders this same file.
     return _env.get_template("frr.conf.j2").render(
         v=v, var={**MUTATIONS, **(variables or {}), "nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP,
-                  "bgp_asn": BGP_ASN, "ospf_hello": OSPF_HELLO})
+                  "bgp_asn": BGP_ASN, "ospf_hello": OSPF_HELLO,
+                  "ospf_dead": OSPF_DEAD})
 
 
 def daemons(routing: str) -> tuple[str, ...]:
