@@ -36,7 +36,8 @@ DAEMONS = ("zebra", "staticd", "nhrpd")
 ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",), "ospf": ("ospfd",)}     # what a topology's dmvpn.routing adds
 BGP_ASN = 65000             # one AS: iBGP, the hub reflecting
 # OSPF hellos every second find neighbours fast; a dead interval of 10 s outlives an NHRP
-# daemon's restart, which stops the multicast its hellos travel by (4 s did not).
+# daemon's restart, which stops the multicast its hellos travel by (4 s did not). Lost
+# database exchange is resent after 1 s (FRR's default: 5), for the labs with loss.
 OSPF_HELLO, OSPF_DEAD = 1, 10
 # Configuration mutations (`--impl-var KEY=no`): a deliberately wrong FRR configuration
 # that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
