@@ -184,8 +184,7 @@ class LinuxNode:
             dst, via = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", r.get_attr("RTA_GATEWAY")
             for hop in r.get_attr("RTA_MULTIPATH") or ():      # ECMP (two hubs): every hop
                 found.add((dst, hop.get_attr("RTA_GATEWAY")))
-            if via and dst not in self.routes:
-                found.add((dst, via))
+            found.add((dst, via))
         learned = tuple(sorted((d, v) for d, v in found if v and d not in self.routes))
         if learned != self.learned:
             self.learned = learned
