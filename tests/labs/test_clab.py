@@ -101,16 +101,16 @@ def test_standalone_export_carries_the_topologys_link_impairment(tmp_path: Path)
 
 
 def extras(topo: spec.Topology, node: spec.Node, impl: str | None, phase: int) -> list[str]:
-    """What FrrDriver.start / NhrpdDriver.start add to a node, as the shell says it."""
+    """What FrrDriver.start / NhrpdDriver.start add to a node, as the shell says it: a
+    hub's multicast (both replicate it) and phase 3 redirect rules."""
+    rules = [" ".join(["iptables", *r]) for r in frr.MCAST_RULES + ([frr.REDIRECT_RULE] if phase == 3 else [])]
     if impl == "frr" and node.role == "hub":
-        return [" ".join(["iptables", *r]) for r in frr.MCAST_RULES + ([frr.REDIRECT_RULE] if phase == 3 else [])]
+        return rules
     if impl != "nhrpd":
         return []
     out = [f"ip route replace {p} via {v} dev gre1 onlink metric {m}"
            for p, v, m in nhrpd.static_routes(view(topo, node, phase))]
-    if node.role == "hub" and phase == 3:
-        out.append(" ".join(["iptables", *frr.REDIRECT_RULE]))
-    return out + ["touch /run/dmvpnkit-underlay.ready"]
+    return out + (rules if node.role == "hub" else []) + ["touch /run/dmvpnkit-underlay.ready"]
 
 
 # ---------------------------------------------------------------- the export, everywhere

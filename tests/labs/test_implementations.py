@@ -30,7 +30,7 @@ def test_builtins_come_from_the_entry_point_group() -> None:
         assert "dmvpnkit.labs.implementations" in implementations.origin(name)
     assert implementations.get("frr").ipsec_couplings == ("trap",)
     assert implementations.get("nhrpd").ipsec_couplings == ("vici",)
-    assert "multicast" in implementations.get("nhrpd").unimplemented
+    assert "purge-resolvers" in implementations.get("nhrpd").unimplemented
 
 
 def test_unknown_implementation_names_the_installed_ones() -> None:
