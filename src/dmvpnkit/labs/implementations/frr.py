@@ -134,10 +134,8 @@ def daemons_file(node: str, routing: str = "static") -> str:
 
 
 def node_rules(v: DmvpnView) -> list[list[str]]:
-    """What start() adds to a node's iptables: multicast to nhrpd (a hub's, and under OSPF,
-    whose hellos are multicast, a spoke's too), a phase 3 hub's redirect log."""
-    mcast = MCAST_RULES if v.role == "hub" or v.routing == "ospf" else []
-    return mcast + ([REDIRECT_RULE] if v.redirect else [])
+    """What start() adds to a node's iptables: multicast to nhrpd, a phase 3 hub's redirect log."""
+    return (MCAST_RULES if v.multicast else []) + ([REDIRECT_RULE] if v.redirect else [])
 
 
 def binaries(variables: Mapping[str, str]) -> Path:

@@ -46,7 +46,7 @@ def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] 
         "nbma_address": str(v.nbma_address), "network_id": v.network_id,
         "holdtime": v.holdtime, "unique": False, "faults": list(faults or []),
         "lan_prefixes": [str(p) for p in v.lan_prefixes],
-        "multicast": multicast(v),
+        "multicast": v.multicast,
     }
     if ipsec is not None:
         cfg["ipsec"] = ipsec
@@ -59,19 +59,13 @@ def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] 
     return cfg
 
 
-def multicast(v: DmvpnView) -> bool:
-    """Whether the node copies multicast into the tunnel: a hub to its spokes, as FRR's
-    `map multicast dynamic`; a spoke to its NHSs only where a routing protocol needs it."""
-    return v.role == "hub" or v.routing == "ospf"
-
-
 def argv(v: DmvpnView, python: str, config: str, control: str, log: str) -> list[str]:
     """The daemon's command line; the NFLOG groups are node_rules(v)'s."""
     out = [python, "-m", "dmvpnkit.nhrpd", "--config", config, "--control", control,
            "--nbma-interface", v.nbma_interface, "--log", log]
     if v.redirect:
         out += ["--nflog-group", str(NFLOG_GROUP)]
-    if multicast(v):
+    if v.multicast:
         out += ["--multicast-nflog-group", str(MCAST_NFLOG_GROUP)]
     if v.routing != "static":
         out += ["--learn-routes"]

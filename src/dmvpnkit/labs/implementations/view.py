@@ -50,6 +50,7 @@ class DmvpnView:
     behind_nat: bool            # the node's NBMA address is translated on its way out
     redirect: bool              # a phase 3 hub: sends Traffic Indications
     shortcut: bool              # a phase 2/3 spoke: resolves and installs shortcuts
+    multicast: bool             # copies multicast into the tunnel: a hub to its spokes, a spoke to its NHSs under OSPF
     routing: str = "static"     # static: `routes` carry the LANs; bgp or ospf learns them (spec.ROUTING)
 
     def context(self) -> dict[str, Any]:
@@ -101,4 +102,6 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
         network_id=topo.dmvpn.network_id, holdtime=topo.dmvpn.holdtime, gre_key=topo.dmvpn.gre_key,
         lan_prefixes=(node.lan,) if node.lan is not None else (), lan_summary=topo.lan_summary, nhs=nhs,
         routes=tuple(routes), behind_nat=upstream is not None and upstream.role == "nat",
-        redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2, routing=routing)
+        redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2,
+        # OSPF's hellos are multicast; BGP and static routing need no spoke to send any.
+        multicast=node.role == "hub" or routing == "ospf", routing=routing)
