@@ -14,8 +14,8 @@ from dmvpnkit.nhrp.model import decode as model_decode
 from dmvpnkit.nhrpd import codec, defects
 from dmvpnkit.nhrpd.codec import FLAG_U_REGISTRATION, CieCode, ErrorCode, Op
 from dmvpnkit.nhrpd.config import Config
-from dmvpnkit.nhrpd.events import (AddRoute, FlushRoutes, Hairpin, Multicast, NbmaChanged, PacketIn, Resolve, Send,
-                                   SendData, Start, Stop)
+from dmvpnkit.nhrpd.events import (AddRoute, DelRoute, FlushRoutes, Hairpin, Multicast, NbmaChanged, PacketIn,
+                                   Resolve, Send, SendData, Start, Stop)
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
 
@@ -511,6 +511,18 @@ def test_multicast_first_only() -> None:
         net.start()
         sent = [a for a in net.engine("hub1").handle(Multicast(hello)) if isinstance(a, SendData)]
         assert len(sent) == count
+
+
+def test_shortcut_host_route() -> None:
+    for faults, route in (((), "10.1.2.0/24"), ((Fault.SHORTCUT_HOST_ROUTE,), "10.1.2.10/32")):
+        net = lab(spoke=faults)
+        net.handle("hub1", Hairpin(PING))
+        assert net.nodes["spoke1"].of(AddRoute) == [AddRoute(route, SPOKES["spoke2"]["proto"])]
+        # What the node says it has is the reply's prefix either way.
+        assert [c["prefix"] for c in net.engine("spoke1").views()["shortcuts"]] == ["10.1.2.0/24"]
+        net.run_for(HOLD)       # the shortcut expires, and its route with it
+        assert net.nodes["spoke1"].of(DelRoute) == [DelRoute(route)]
+    assert Fault.IPSEC_KEEP_SA.needs == "ipsec" and Fault.SHORTCUT_HOST_ROUTE.needs is None
 
 
 def test_reply_to_claimed_nbma() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..labs.spec.model import ROUTING
 from ..nhrpd.faults import Fault
 
 WORSE = {"PASS": 0, "SKIP": 0, "UNIMPLEMENTED": 0, "INFO": 1, "NON-STRICT": 1, "FAIL": 2, "FLAKY": 2, "ERROR": 2}
@@ -80,6 +81,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--workers", default="2", help="pytest-xdist -n (default 2)")
     p.add_argument("--ipsec", action="store_true",
                    help="every run with --ipsec (the ipsec-* switches only act then)")
+    p.add_argument("--routing", choices=ROUTING, default="static",
+                   help="every run with this routing over the overlay (default static)")
     p.add_argument("--resume", action="store_true", help="reuse runs already in --out (results.json present)")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="each run repeats every case N times (pytest --repeat): a FLAKY grade shows a switch "
@@ -100,6 +103,8 @@ def _run_suite(out: Path, args: argparse.Namespace, switch: str | None) -> dict[
         argv += ["--nhrpd-fault", switch]
     if args.ipsec:
         argv += ["--ipsec"]
+    if args.routing != "static":
+        argv += ["--routing", args.routing]
     if args.repeat > 1:
         argv += ["--repeat", str(args.repeat)]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -118,7 +123,7 @@ def _outcomes(results: Path) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     switches = [Fault.parse(s).value for s in args.switch] if args.switch else \
-        [f.value for f in Fault if args.ipsec or not f.value.startswith("ipsec-")]
+        [f.value for f in Fault if f.needs is None or args.ipsec]
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     print(f"mutations: baseline + {len(switches)} switch(es), phase {args.phase}", flush=True)
@@ -131,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s:28} fails {len(caught[s]):3} case(s)", flush=True)
     never = sorted(c for c in baseline if not any(c in v for v in caught.values()))
     sc = score(baseline, caught)
-    matrix: dict[str, Any] = {"phase": args.phase, "ipsec": args.ipsec, "paths": args.paths,
+    matrix: dict[str, Any] = {"phase": args.phase, "ipsec": args.ipsec, "routing": args.routing, "paths": args.paths,
                               "dmvpnkit": __version__, "commit": _commit(),
                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                               "wall_time": round(time.monotonic() - t0, 1), "baseline": baseline, "caught": caught,

@@ -34,6 +34,7 @@ class Fault(enum.Enum):
     IMPATIENT_RESOLUTION = "impatient-resolution"  # a Resolution Reply over 100 ms after its request is dropped
     SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
     MULTICAST_FIRST_ONLY = "multicast-first-only"  # multicast is copied to the first destination only
+    SHORTCUT_HOST_ROUTE = "shortcut-host-route"    # a shortcut's kernel route: the resolved address, not the reply's prefix
     # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;
     # the spoke's 1 s resend (or its NAK backoff) recovers, so the lab still converges.
     BAD_CHECKSUM_ONCE = "bad-checksum-once"        # the first Registration Reply carries a wrong ar$chksum
@@ -65,6 +66,11 @@ class Fault(enum.Enum):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt
     IPSEC_NO_SHORTCUT_SA = "ipsec-no-shortcut-sa"  # a shortcut is installed without bringing up an SA for it
+
+    @property
+    def needs(self) -> str | None:
+        """What a lab must run for the switch to act: `ipsec` (the lab's `--ipsec`) or nothing."""
+        return "ipsec" if self.value.startswith("ipsec-") else None
 
     @classmethod
     def parse(cls, name: str) -> Fault:

@@ -155,7 +155,7 @@ def _shortcut(state: State, src_nbma: str, pkt: Packet, cie: Cie, r: PendingReso
         # The fault keeps the shortcut and the binding it rests on.
         state.bind(protocol, seen or claimed, claimed, "dynamic",
                    None if state.has(Fault.SHORTCUT_IGNORES_HOLDTIME) else holding)
-    state.install_shortcut(prefix, protocol, holding)
+    state.install_shortcut(prefix, protocol, holding, pkt.dst_proto)
 
 
 # -- the responder (and the transit NHS) ----------------------------------------------

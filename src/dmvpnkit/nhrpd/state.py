@@ -71,6 +71,7 @@ class Shortcut:
     prefix: Network
     via: str
     expires: float | None
+    route: Network              # the kernel route's prefix: `prefix` (but under a fault)
 
 
 def host_len(plen: int) -> int:
@@ -282,14 +283,16 @@ class State:
             # 5.2.0.1: "Cached information SHALL be discarded when the holding time expires."
             self.unbind(protocol, "holding time expired")
 
-    def install_shortcut(self, prefix: Network, via: str, holding: int) -> None:
+    def install_shortcut(self, prefix: Network, via: str, holding: int, target: str) -> None:
+        """A shortcut to `prefix` (a Resolution Reply's, for `target`) via the far end `via`."""
         forever = self.has(Fault.IGNORE_HOLDTIME) or self.has(Fault.SHORTCUT_IGNORES_HOLDTIME)
         expires = None if forever else self.now + holding
         old = self.shortcuts.get(prefix)
-        self.shortcuts[prefix] = Shortcut(prefix, via, expires)
+        route = Network(f"{target}/{HOST}") if self.has(Fault.SHORTCUT_HOST_ROUTE) else prefix
+        self.shortcuts[prefix] = Shortcut(prefix, via, expires, route)
         # A host route to the next hop itself says nothing the neighbour entry does not.
-        if (old is None or old.via != via) and prefix != Network(f"{via}/32"):
-            self.out.append(AddRoute(str(prefix), via))
+        if (old is None or old.via != via) and route != Network(f"{via}/{HOST}"):
+            self.out.append(AddRoute(str(route), via))
         self.log("info", "shortcut installed", prefix=str(prefix), via=via, holding_time=holding)
         if expires is None:
             self.cancel_timer(("shortcut", prefix))
@@ -302,8 +305,8 @@ class State:
         s = self.shortcuts.pop(prefix, None)
         self.cancel_timer(("shortcut", prefix))
         if s is not None:
-            if s.prefix != Network(f"{s.via}/32"):
-                self.out.append(DelRoute(str(prefix)))
+            if s.route != Network(f"{s.via}/{HOST}"):
+                self.out.append(DelRoute(str(s.route)))
             self.log("info", f"shortcut removed: {reason}", prefix=str(prefix), via=s.via)
 
     def expire_shortcut(self, prefix: Network) -> None:
