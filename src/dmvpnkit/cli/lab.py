@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 from ..labs import backend as backends
 from ..labs import kernel, spec
 from ..labs import implementations
-from ..labs.lab import Lab, LabError, check_name, parse_impl, read_lab_json
+from ..labs.lab import Lab, LabError, Timings, check_name, parse_impl, read_lab_json
 from ..labs.node import Node
 from ..labs.uml import GUEST_DIR, Guest, GuestError
 
@@ -348,8 +348,7 @@ def format_status(st: dict[str, Any]) -> str:
     lines = [f"lab {st['name']}: topology {st['topology']}, impl {st['impl']['hub']}"
              + (f"/{st['impl']['spoke']}" if st['impl']['spoke'] != st['impl']['hub'] else "")
              + f", phase {st['phase']}, {st.get('backend', 'netns')} backend, {st['kernel']} kernel",
-             f"bring-up {t['total']:.1f} s: kernel {t['kernel']:.1f} s, topology {t['topology']:.1f} s, "
-             f"daemons {t['daemons']:.1f} s, convergence {t['convergence']:.1f} s",
+             Timings(**{k: v for k, v in t.items() if k != "total"}).line(),
              f"lab directory: {st['lab_dir']}", ""]
     lines.append(f"{'node':<12} {'role':<7} {'nbma':<15} {'tunnel':<15} {'gre1 rx/tx pkts':>16}")
     for n in st["nodes"]:
