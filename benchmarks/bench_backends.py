@@ -24,9 +24,10 @@ BRINGUP = re.compile(r"bring-up ([\d.]+) s: kernel ([\d.]+) s, topology ([\d.]+)
 PARTS = ("total", "kernel", "topology", "daemons", "convergence", "down")
 
 
-def dmvpnkit(*args: str) -> str:
+def dmvpnkit(*args: str, timeout: float = 600) -> str:
+    """The CLI as a user runs it, from the checkout; its stdout, or exit with all it said."""
     done = subprocess.run([sys.executable, "-m", "dmvpnkit.cli.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"dmvpnkit {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     return done.stdout

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
+
+# This directory is on sys.path when the benchmark runs as a script.
+from bench_backends import dmvpnkit
 
 LAB = "scale"
 # Run inside the hub: its daemons are the processes naming its pathspace (FRR's -N) or
 # its control socket (nhrpd's), dk-<lab>-hub1.
 MEMORY = r"""
-import os, re, sys
+import os, re
 me = {os.getpid(), os.getppid()}
 mark = re.compile(r"dk-%s-hub1(\.sock)?$")
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -39,13 +41,6 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 """
 
 
-def dmvpnkit(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "dmvpnkit.cli.main", *args], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"dmvpnkit {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--impl", default="frr")
@@ -56,12 +51,12 @@ def main() -> None:
     args = p.parse_args()
     t0 = time.monotonic()
     try:
-        out = dmvpnkit("lab", "up", "topologies/hub_nspoke.yaml", "--impl", args.impl, "--phase", args.phase,
+        dmvpnkit("lab", "up", "topologies/hub_nspoke.yaml", "--impl", args.impl, "--phase", args.phase,
                        "--param", f"spokes={args.spokes}",
                        # a routing protocol advertises a LAN only where it is attached
                        "--param", f"lan_hosts={str(args.routing != 'static').lower()}",
                        "--param", f"routing={args.routing}", "--name", LAB, "--uml-mem", args.uml_mem,
-                       "--timeout", "900")
+                       "--timeout", "900", timeout=1800)
         wall = time.monotonic() - t0
         status = json.loads(dmvpnkit("lab", "status", "--lab", LAB, "--json"))
         memory = dmvpnkit("lab", "exec", "--lab", LAB, "hub1", "--", "python3", "-c", MEMORY % LAB)
@@ -74,15 +69,12 @@ def main() -> None:
     print(f"{args.impl} hub + {args.spokes} {args.impl} spokes, routing {args.routing}, phase {args.phase}: "
           f"{wall:.1f} s from the command")
     print(f"  kernel {t['kernel']:.1f} s, topology {t['topology']:.1f} s, daemons {t['daemons']:.1f} s, "
-          f"registration {t['convergence'] - t['routing']:.1f} s, routes {t['routing']:.1f} s")
-    print(f"  every spoke registered {t['convergence'] - t['routing']:.1f} s after the daemons ran; "
+          f"registration {t['convergence'] - t['routing']:.1f} s, routes {t['routing']:.1f} s; "
           f"hub cache: {dynamic} dynamic entries")
     rows = [line.split() for line in memory.strip().splitlines()]
     print("  hub memory (VmRSS / VmHWM, MiB): " + ", ".join(f"{n} {int(r) / 1024:.1f} / {int(h) / 1024:.1f}"
                                                           for n, r, h in rows)
           + f"; total RSS {sum(int(r) for _, r, _ in rows) / 1024:.1f}")
-    if not re.search(r"converged", out):
-        print(out)
 
 
 if __name__ == "__main__":
