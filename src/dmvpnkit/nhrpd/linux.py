@@ -10,12 +10,15 @@
   IPv4 (the kernel's GRE header then carries 0x0800).
 - NBMA address changes come from netlink address events on the NBMA interface.
 - With `learn_routes`, the kernel's routes into the tunnel (a routing protocol's, as
-  FRR's zebra installs them) are handed to the engine as it changes them.
+  FRR's zebra installs them) are handed to the engine as it changes them: re-read a
+  moment after a route or nexthop notification, never on a timer (a hundred nodes
+  polling their tables would starve a one-CPU lab kernel).
 - A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -42,11 +45,45 @@ GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
 RTMGRP_NEIGH, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x4, 0x10, 0x40
+RTNLGRP_NEXTHOP = 32
+SOL_NETLINK, NETLINK_ADD_MEMBERSHIP = 270, 1
 RTPROT_KERNEL, RTM_F_CLONED = 2, 0x200
-# Routes are also re-read this often: zebra may change a route's next hop by replacing
-# its nexthop object, which sends no route notification.
-LEARN_INTERVAL = 1.0
+# A routing daemon installs its routes in a burst: one re-read this long after the
+# first notification of a burst takes them all.
+LEARN_AFTER = 0.25
 log = logging.getLogger("nhrpd")
+
+
+class RouteChanges:
+    """Notifications that the kernel's IPv4 routes or nexthop objects changed, only
+    that they did: zebra may move a route to another next hop by replacing its nexthop
+    object, which sends no route notification, only a nexthop one. A plain netlink
+    socket, since pyroute2's binds only the legacy groups, and nexthops have none."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self.sock.bind((0, RTMGRP_IPV4_ROUTE))
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NEXTHOP)
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> bool:
+        """Read every pending notification; whether there was any."""
+        changed = False
+        while True:
+            try:
+                changed |= bool(self.sock.recv(65536))
+            except BlockingIOError:
+                return changed
+            except OSError as e:
+                if e.errno != errno.ENOBUFS:
+                    raise
+                changed = True          # notifications were lost: something changed
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class LinuxNode:
@@ -78,11 +115,13 @@ class LinuxNode:
         # is ever reported); clear that so the kernel asks us instead.
         self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"})
         self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
-        self.learn_routes = learn_routes
         self.learned: tuple[tuple[str, str], ...] = ()
-        self.learned_at = 0.0
+        self.route_changes = RouteChanges() if learn_routes else None
+        self.learn_due: float | None = 0.0 if learn_routes else None     # when to re-read routes
+        if self.route_changes is not None:
+            self.sel.register(self.route_changes, selectors.EVENT_READ, self._on_route_change)
         self.events = IPRoute()
-        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | (RTMGRP_IPV4_ROUTE if learn_routes else 0))
+        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
         self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
         # A marker that outlives the daemon (the lab removes only the socket) tells a
         # restart from a first start; only fault switches act on it.
@@ -105,18 +144,16 @@ class LinuxNode:
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
         self._apply(self.engine.handle(eng.Start(restarted=self.restarted)))
-        self._learn()
         while self.running:
-            deadline = self.engine.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if self.learn_routes:
-                timeout = LEARN_INTERVAL if timeout is None else min(timeout, LEARN_INTERVAL)
+            deadlines = [d for d in (self.engine.next_deadline(), self.learn_due) if d is not None]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for key, _ in self.sel.select(timeout):
                 try:
                     key.data()
                 except OSError as e:        # one bad read must not take the node down
                     log.warning("I/O error: %s", e)
-            if self.learn_routes and time.monotonic() - self.learned_at >= LEARN_INTERVAL:
+            if self.learn_due is not None and time.monotonic() >= self.learn_due:
+                self.learn_due = None
                 self._learn()
             self._apply(self.engine.tick(time.monotonic()))
         self.stopping = True
@@ -164,19 +201,19 @@ class LinuxNode:
                 if link and msg.get("index") == link[0]:
                     self.engine_now()
                     self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
-            elif event in ("RTM_NEWROUTE", "RTM_DELROUTE") and self.learn_routes:
-                self._learn()
             elif (event in ("RTM_GETNEIGH", "RTM_NEWNEIGH") and msg.get("ifindex") == self.ifindex
                   and msg.get("state", 0) & NUD_INCOMPLETE and msg.get_attr("NDA_DST")):
                 self.engine_now()
                 self._apply(self.engine.handle(eng.Resolve(target=msg.get_attr("NDA_DST"))))
 
+    def _on_route_change(self) -> None:
+        assert self.route_changes is not None
+        if self.route_changes.drain() and self.learn_due is None:
+            self.learn_due = time.monotonic() + LEARN_AFTER
+
     def _learn(self) -> None:
         """Tell the engine the tunnel's routes with a gateway, but for our shortcuts, when
-        they changed (`learn_routes` only)."""
-        if not self.learn_routes:
-            return
-        self.learned_at = time.monotonic()
+        they changed."""
         found = set()
         for r in self.ipr.get_routes(family=socket.AF_INET, oif=self.ifindex):
             if r["flags"] & RTM_F_CLONED:       # cached /32s (redirects, PMTU): not routes
@@ -296,8 +333,9 @@ class LinuxNode:
                 self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
             except OSError:
                 pass
-        for s in (self.nhrp, self.control, self.events):
-            s.close()
+        for s in (self.nhrp, self.control, self.events, self.route_changes):
+            if s is not None:
+                s.close()
         for group in (self.nflog, self.mcast):
             if group is not None:
                 group.close()

@@ -1,0 +1,80 @@
+"""`Lab.registered()`, the bring-up convergence test: a registration counts once both
+ends have it. The hub may list a spoke while its Registration Reply is still in flight
+(150 ms in the high-RTT lab); the bring-up capture ended there held the request but no
+reply at the spoke. Views stand in for the implementations here: what is tested is
+the harness's reading of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dmvpnkit.labs import spec
+from dmvpnkit.labs.lab import Lab
+from dmvpnkit.labs.views import CacheEntry, NhsEntry
+
+REPO = Path(__file__).parents[2]
+
+
+@dataclass
+class Views:
+    views: tuple[str, ...]
+
+
+@dataclass
+class Fixed:
+    """A lab's views, as given: the hub's cache, and per spoke its NHS table."""
+    hub_cache: list[CacheEntry]
+    nhs_of: dict[str, list[NhsEntry]]
+    offered: tuple[str, ...] = ("cache", "nhs")
+    ipsec: None = field(default=None)
+
+    def of(self, node: str) -> Views:
+        return Views(self.offered)
+
+    def cache(self, node: str) -> list[CacheEntry]:
+        return self.hub_cache
+
+    def nhs(self, node: str) -> list[NhsEntry]:
+        return self.nhs_of[node]
+
+
+def hub_2spoke() -> Lab:
+    topo = spec.load(REPO / "topologies" / "hub_2spoke.yaml")
+    return Lab(name="regtest", topo=topo, lab_dir=Path("/nonexistent"), impl={"hub": "nhrpd", "spoke": "nhrpd"},
+               phase=3)
+
+
+def given(lab: Lab, views: Fixed) -> Lab:
+    lab.driver = views      # type: ignore[assignment]  # the cached property, given instead of built
+    return lab
+
+
+def entries(lab: Lab) -> list[CacheEntry]:
+    return [CacheEntry(protocol=str(s.tunnel), nbma=str(s.nbma), claimed_nbma=str(s.nbma), type="dynamic",
+                       used=False, interface="gre1") for s in lab.topo.spokes]
+
+
+def nhs(lab: Lab, learnt: bool) -> list[NhsEntry]:
+    hub = lab.topo.hubs[0]
+    return [NhsEntry(interface="gre1", fqdn="dynamic", nbma=str(hub.nbma), protocol=str(hub.tunnel) if learnt else "")]
+
+
+def test_a_spoke_counts_once_it_has_the_reply() -> None:
+    lab = hub_2spoke()
+    given(lab, Fixed(entries(lab), {"spoke1": nhs(lab, True), "spoke2": nhs(lab, False)}))
+    assert lab.registered() == {"hub1": ["spoke2"]}         # in hub1's cache, reply not yet at spoke2
+    given(lab, Fixed(entries(lab), {"spoke1": nhs(lab, True), "spoke2": nhs(lab, True)}))
+    assert lab.registered() == {}
+
+
+def test_the_hub_side_still_decides() -> None:
+    lab = hub_2spoke()
+    given(lab, Fixed(entries(lab)[:1], {"spoke1": nhs(lab, True), "spoke2": nhs(lab, True)}))
+    assert lab.registered() == {"hub1": ["spoke2"]}
+
+
+def test_without_an_nhs_view_the_hub_side_alone() -> None:
+    lab = hub_2spoke()
+    given(lab, Fixed(entries(lab), {}, offered=("cache",)))
+    assert lab.registered() == {}
