@@ -103,6 +103,20 @@ def test_configured_nhs_protocol_is_the_destination() -> None:
     assert req.flags & FLAG_U_REGISTRATION and req.cies[0].prefix_length == 0xFF   # 5.2.3
 
 
+def test_configured_nhs_shows_its_protocol_only_once_registered() -> None:
+    """The NHS view's protocol means "registered" even where it is configured: the lab
+    waits on it before it judges bring-up complete."""
+    net = Net()
+    net.add("hub1", hub_config())
+    net.add("spoke1", spoke_config("spoke1", nhs=[{"nbma": HUB["nbma"], "protocol": HUB["proto"]}]))
+    net.cut.add("hub1")
+    net.start()
+    assert net.engine("spoke1").views()["nhs"][0]["protocol"] == ""
+    net.cut.clear()
+    net.run_for(64)
+    assert net.engine("spoke1").views()["nhs"][0]["protocol"] == HUB["proto"]
+
+
 def test_unique_conflict_is_refused_with_code_14() -> None:
     net = Net()
     net.add("hub1", hub_config())

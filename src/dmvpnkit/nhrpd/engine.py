@@ -117,8 +117,10 @@ class Engine:
         cache += [{"protocol": b.protocol, "nbma": b.nbma, "claimed_nbma": b.claimed_nbma,
                    "type": b.type, "used": False, "interface": iface}
                   for b in sorted(state.bindings.values(), key=lambda b: Address(b.protocol))]
+        # The view's protocol says "registered" (labs.views), so not the configured
+        # one before the NHS has answered: lab bring-up waits on it.
         nhs = [{"interface": iface, "fqdn": n.config.nbma, "nbma": n.config.nbma,
-                "protocol": n.protocol if n.up or n.config.protocol else ""} for n in state.nhs]
+                "protocol": n.protocol if n.up else ""} for n in state.nhs]
         shortcuts = [{"prefix": str(s.prefix), "via": s.via, "type": "dynamic", "identity": ""}
                      for s in sorted(state.shortcuts.values(), key=lambda s: s.prefix)]
         return {"cache": cache, "nhs": nhs, "shortcuts": shortcuts}
