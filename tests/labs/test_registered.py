@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dmvpnkit.labs import spec
+from dmvpnkit.labs.implementations.frr import nhs_entry
 from dmvpnkit.labs.lab import Lab
 from dmvpnkit.labs.views import CacheEntry, NhsEntry
 
@@ -77,4 +78,20 @@ def test_the_hub_side_still_decides() -> None:
 def test_without_an_nhs_view_the_hub_side_alone() -> None:
     lab = hub_2spoke()
     given(lab, Fixed(entries(lab), {}, offered=("cache",)))
+    assert lab.registered() == {}
+
+
+def test_frr_nhs_not_answered_yet_is_not_registered() -> None:
+    """FRR 8.4's `show ip nhrp nhs json` for one NHS that answered and one that has not
+    (as printed in a lab, spoke1 given a second NHS at an address nobody holds)."""
+    lab = hub_2spoke()
+    hub = lab.topo.hubs[0]
+    rows = [{"interface": "gre1", "fqdn": str(hub.nbma), "nbma": str(hub.nbma), "protocol": "(unspec)"},
+            {"interface": "gre1", "fqdn": "172.16.0.99", "nbma": "172.16.0.99", "protocol": "(unspec)"}]
+    pending = [nhs_entry(r) for r in rows]
+    assert [e.protocol for e in pending] == ["", ""]
+    given(lab, Fixed(entries(lab), {"spoke1": pending, "spoke2": nhs(lab, True)}))
+    assert lab.registered() == {"hub1": ["spoke1"]}
+    rows[0]["protocol"] = str(hub.tunnel)
+    given(lab, Fixed(entries(lab), {"spoke1": [nhs_entry(r) for r in rows], "spoke2": nhs(lab, True)}))
     assert lab.registered() == {}

@@ -375,10 +375,7 @@ class FrrDriver(Driver):
                 for e in table]
 
     def nhs(self, node: str) -> list[NhsEntry]:
-        table = self._json(node, "show ip nhrp nhs json").get("table", [])
-        return [NhsEntry(interface=e.get("interface", ""), fqdn=e.get("fqdn", ""),
-                         nbma=e.get("nbma", ""), protocol=e.get("protocol", ""))
-                for e in table]
+        return [nhs_entry(e) for e in self._json(node, "show ip nhrp nhs json").get("table", [])]
 
     def shortcuts(self, node: str) -> list[Shortcut]:
         table = self._json(node, "show ip nhrp shortcut json").get("table", [])
@@ -387,6 +384,15 @@ class FrrDriver(Driver):
 
     def routes(self, node: str) -> str:
         return self.show(node, "show ip route", daemon="zebra")
+
+
+def nhs_entry(e: dict[str, str]) -> NhsEntry:
+    """One row of `show ip nhrp nhs json`. Until the NHS answers, FRR prints the
+    unlearnt protocol address as "(unspec)" (seen: a `nhs dynamic` never answered);
+    the view says empty then, as lab bring-up reads it."""
+    protocol = e.get("protocol", "")
+    return NhsEntry(interface=e.get("interface", ""), fqdn=e.get("fqdn", ""), nbma=e.get("nbma", ""),
+                    protocol="" if protocol == "(unspec)" else protocol)
 
 
 class FrrRouting(FrrDriver):
