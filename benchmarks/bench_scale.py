@@ -23,12 +23,12 @@ import time
 from bench_backends import dmvpnkit
 
 LAB = "scale"
-# Run inside the hub: its daemons are the processes naming its pathspace (FRR's -N) or
-# its control socket (nhrpd's), dk-<lab>-hub1.
+# Run inside the hub: its daemons are the processes naming its pathspace (FRR's -N,
+# dk-<lab>-hub1) or their control socket in its run directory (nhrpd's).
 MEMORY = r"""
 import os, re
 me = {os.getpid(), os.getppid()}
-mark = re.compile(r"dk-%s-hub1(\.sock)?$")
+mark = re.compile(r"dk-%s-hub1(/nhrpd\.sock)?$")
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         argv = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
