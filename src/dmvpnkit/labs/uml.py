@@ -291,14 +291,26 @@ class Guest:
             time.sleep(0.05)
         return time.monotonic() - t0
 
+    def _owner_file(self) -> tuple[int, str] | None:
+        """(pid, start time) of the session this guest was started for, if recorded."""
+        try:
+            pid, started = (self.dir / "owner").read_text().split()
+            return int(pid), started
+        except (OSError, ValueError):
+            return None
+
+    def owner(self) -> int | None:
+        """The pid of the live session this guest was started for (None: started
+        without an owner, as `lab up` does, or for one that is gone)."""
+        rec = self._owner_file()
+        return rec[0] if rec is not None and _started(rec[0]) == rec[1] else None
+
     def orphaned(self) -> bool:
         """Started for an owner that is gone (its pid dead, or now someone else's), or
         left half made: no supervisor, and older than any boot takes."""
-        try:
-            pid, started = (self.dir / "owner").read_text().split()
-            return _started(int(pid)) != started
-        except (OSError, ValueError):
-            pass
+        rec = self._owner_file()
+        if rec is not None:
+            return _started(rec[0]) != rec[1]
         try:
             age = time.time() - self.dir.stat().st_mtime
         except OSError:
