@@ -27,7 +27,7 @@ from pathlib import Path
 from ..capture import Timeline
 from ..capture.timeline import MACS_FILE
 from .lab import Lab
-from .node import link_mac
+from .node import CommandError, link_mac
 
 
 # IEEE 802's local experimental EtherType: nothing in a lab reads it, and the timeline
@@ -109,8 +109,12 @@ class LabCapture:
 
     def _keys_dump(self) -> None:
         for node in self.nodes:
+            try:
+                state = self.lab.node(node).run(["ip", "xfrm", "state"], check=False).out
+            except CommandError:        # the node is gone (a lab that failed to come up): its error tells why
+                continue
             with open(self._keys(node, "state"), "a") as out:
-                out.write(self.lab.node(node).run(["ip", "xfrm", "state"], check=False).out)
+                out.write(state)
 
     def sync(self, timeout: float = SYNC_WITHIN) -> list[str]:
         """Until every running tcpdump has written all it captured before now: a marker
