@@ -33,6 +33,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from . import engine as eng
 from .config import Config, ConfigError
@@ -54,36 +55,49 @@ LEARN_AFTER = 0.25
 log = logging.getLogger("nhrpd")
 
 
-class RouteChanges:
-    """Notifications that the kernel's IPv4 routes or nexthop objects changed, only
-    that they did: zebra may move a route to another next hop by replacing its nexthop
-    object, which sends no route notification, only a nexthop one. A plain netlink
-    socket, since pyroute2's binds only the legacy groups, and nexthops have none."""
+class Notifications:
+    """Kernel notifications of some netlink groups on a plain socket, every pending one
+    read at each wake-up. Not pyroute2's IPRoute: its reads run ahead into a buffer of
+    its own, so a second notification of a burst (a neighbour miss right after another
+    neighbour's change) waited there, unseen by select(), until the next one came (the
+    miss's FAILED, a second later). pyroute2's marshal still decodes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: int, *more: int) -> None:
+        """`groups`: a legacy RTMGRP_* mask; `more`: RTNLGRP_* numbers beyond it (nexthops)."""
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self.sock.bind((0, RTMGRP_IPV4_ROUTE))
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NEXTHOP)
+        self.sock.bind((0, groups))
+        for group in more:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
         self.sock.setblocking(False)
+        self.marshal = MarshalRtnl()
+        self.lost = False           # the last drain() found that the kernel dropped some (ENOBUFS)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def drain(self) -> bool:
-        """Read every pending notification; whether there was any."""
-        changed = False
+    def drain(self) -> list[Any]:
+        """Every pending notification, decoded."""
+        got: list[Any] = []
+        self.lost = False
         while True:
             try:
-                changed |= bool(self.sock.recv(65536))
+                got += self.marshal.parse(self.sock.recv(1 << 16))
             except BlockingIOError:
-                return changed
+                return got
             except OSError as e:
                 if e.errno != errno.ENOBUFS:
                     raise
-                changed = True          # notifications were lost: something changed
+                self.lost = True
 
     def close(self) -> None:
         self.sock.close()
+
+
+def route_changes() -> Notifications:
+    """That the kernel's IPv4 routes or nexthop objects changed: zebra may move a route
+    to another next hop by replacing its nexthop object, which sends no route
+    notification, only a nexthop one (a group pyroute2's bind cannot join)."""
+    return Notifications(RTMGRP_IPV4_ROUTE, RTNLGRP_NEXTHOP)
 
 
 class LinuxNode:
@@ -116,12 +130,11 @@ class LinuxNode:
         self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"})
         self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
         self.learned: tuple[tuple[str, str], ...] = ()
-        self.route_changes = RouteChanges() if learn_routes else None
+        self.route_changes = route_changes() if learn_routes else None
         self.learn_due: float | None = 0.0 if learn_routes else None     # when to re-read routes
         if self.route_changes is not None:
             self.sel.register(self.route_changes, selectors.EVENT_READ, self._on_route_change)
-        self.events = IPRoute()
-        self.events.bind(groups=RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
+        self.events = Notifications(RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR)
         self.sel.register(self.events, selectors.EVENT_READ, self._on_netlink)
         # A marker that outlives the daemon (the lab removes only the socket) tells a
         # restart from a first start; only fault switches act on it.
@@ -194,7 +207,10 @@ class LinuxNode:
                 log.warning("cannot set %s: %s", path, e)
 
     def _on_netlink(self) -> None:
-        for msg in self.events.get():
+        events = self.events.drain()
+        if self.events.lost:        # a lost miss: the kernel asks again after FAILED
+            log.warning("netlink notifications lost (ENOBUFS)")
+        for msg in events:
             event = msg.get("event")
             if event == "RTM_NEWADDR" and self.nbma_interface is not None:
                 link = self.ipr.link_lookup(ifname=self.nbma_interface)
@@ -208,7 +224,7 @@ class LinuxNode:
 
     def _on_route_change(self) -> None:
         assert self.route_changes is not None
-        if self.route_changes.drain() and self.learn_due is None:
+        if (self.route_changes.drain() or self.route_changes.lost) and self.learn_due is None:
             self.learn_due = time.monotonic() + LEARN_AFTER
 
     def _learn(self) -> None:
