@@ -1,6 +1,8 @@
 """DMVPN with BGP over the overlay (`--routing bgp`): iBGP, the hub a route reflector.
-Phase 1: every route a spoke learns points at the hub. Phase 3: the hub sends only the
-summary, and NHRP's shortcut, the more specific route, takes spoke traffic past it.
+Phase 1: every route a spoke learns points at the hub. Phase 2: a far spoke's LAN keeps
+the far spoke as next hop (phase 2's resolution cases then run over these routes).
+Phase 3: the hub sends only the summary, and NHRP's shortcut, the more specific route,
+takes spoke traffic past it.
 From the UPDATEs on the wire first (the bring-up capture), the kernels' routes second."""
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ pytestmark = [pytest.mark.topology("hub_2spoke"), pytest.mark.routing("bgp")]
 def from_hub(lab: Any, tl: Timeline, spoke: str) -> list[Update]:
     """The UPDATEs hub1 sent `spoke` over the tunnel."""
     return [u for u in updates(tl) if u.src == tunnel(lab, "hub1") and u.dst == tunnel(lab, spoke)]
+
+
+def reflected(lab: Any, spoke: str, far: str) -> list[Update]:
+    """The UPDATEs in which hub1 announced `far`'s LAN to `spoke`."""
+    far_lan = lab.topo.nodes[far].lan
+    got = [u for u in from_hub(lab, bringup(lab), spoke) if far_lan in u.nlri]
+    assert got, f"hub1 did not announce {far}'s LAN {far_lan} to {spoke}"
+    return got
 
 
 def announced(got: list[Update]) -> set[IPv4Network]:
@@ -68,12 +78,23 @@ def test_spoke_routes_point_at_the_hub(lab) -> None:
     """Phase 1: the hub reflects every spoke's LAN with itself as the next hop, so each
     spoke learns the other's LAN via hub1."""
     for spoke, far in (("spoke1", "spoke2"), ("spoke2", "spoke1")):
-        far_lan = lab.topo.nodes[far].lan
-        got = [u for u in from_hub(lab, bringup(lab), spoke) if far_lan in u.nlri]
-        assert got, f"hub1 did not announce {far}'s LAN {far_lan} to {spoke}"
-        wrong = [u for u in got if u.next_hop != tunnel(lab, "hub1")]
+        wrong = [u for u in reflected(lab, spoke, far) if u.next_hop != tunnel(lab, "hub1")]
         assert not wrong, f"{far}'s LAN announced to {spoke} with another next hop than hub1:\n" + \
             "\n".join(map(str, wrong))
+
+
+@pytest.mark.phases(2)
+@pytest.mark.spec("dmvpn-phase2", "routing", "MUST")
+def test_far_spoke_stays_the_next_hop(lab) -> None:
+    """Phase 2: the hub reflects each spoke's LAN with the next hop unchanged, the far
+    spoke's tunnel address, from hub1's UPDATEs; and the spoke's kernel routes the far
+    LAN to that address, which is what makes its first packet resolve it."""
+    for spoke, far in (("spoke1", "spoke2"), ("spoke2", "spoke1")):
+        wrong = [u for u in reflected(lab, spoke, far) if u.next_hop != tunnel(lab, far)]
+        assert not wrong, f"{far}'s LAN announced to {spoke} with another next hop than {far}:\n" + \
+            "\n".join(map(str, wrong))
+        via = route_via(lab, spoke, lan_host(lab, far))
+        assert via == tunnel(lab, far), f"{spoke} routes {far}'s LAN via {via}, not {far} ({tunnel(lab, far)})"
 
 
 @pytest.mark.phases(1)

@@ -8,6 +8,7 @@ import pytest
 
 from dmvpnkit.labs import spec
 from dmvpnkit.labs.implementations import frr
+from dmvpnkit.labs.implementations import nhrpd as nhrpd_driver
 from dmvpnkit.labs.implementations.view import view
 
 TOPO = Path(__file__).parents[2] / "topologies"
@@ -96,9 +97,22 @@ def test_bgp_spoke_peers_with_its_nhs_and_announces_its_lan(bgp2: spec.Topology)
                                                             bgp2.nodes["spoke1"], 3)))
 
 
-def test_bgp_phase_2_is_refused_with_the_reason(bgp2: spec.Topology) -> None:
-    with pytest.raises(ValueError, match="routing bgp with phase 2 is not supported yet"):
-        view(bgp2, bgp2.nodes["spoke1"], 2)
+def test_bgp_phase_2_keeps_the_far_spoke_as_next_hop_on_link(bgp2: spec.Topology) -> None:
+    """Phase 2: the hub reflects unchanged (no next-hop-self), and a spoke has the whole
+    tunnel prefix on-link, so zebra resolves a far spoke's next hop on the tunnel, not via
+    the hub; `bgp_next_hop_self=yes` is the mutation that breaks it."""
+    hub = lines(frr.render(view(bgp2, bgp2.nodes["hub1"], 2)))
+    assert {"neighbor SPOKES route-reflector-client", "network 10.0.0.0/24"} <= hub
+    assert "neighbor SPOKES next-hop-self force" not in hub
+    assert not any(ln.startswith("aggregate-address") for ln in hub)
+    mutated = lines(frr.render(view(bgp2, bgp2.nodes["hub1"], 2), {"bgp_next_hop_self": "yes"}))
+    assert "neighbor SPOKES next-hop-self force" in mutated
+    v = view(bgp2, bgp2.nodes["spoke1"], 2)
+    spoke = lines(frr.render(v))
+    assert "ip route 10.255.0.0/16 gre1" in spoke
+    assert not any(ln.startswith("ip route 10.255.0.0/16 10.") for ln in spoke)
+    assert nhrpd_driver.link_routes(v) == ["10.255.0.0/16"]
+    assert nhrpd_driver.static_routes(v) == []
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ RUN_DIR = Path("/run/frr")
 DAEMONS = ("zebra", "staticd", "nhrpd")
 ROUTING_DAEMONS = {"static": (), "bgp": ("bgpd",), "ospf": ("ospfd",)}     # what a topology's dmvpn.routing adds
 BGP_ASN = 65000             # one AS: iBGP, the hub reflecting
+REGISTER_WITHIN = 10.0      # s: how long the routing daemons wait for the spokes to register
 # OSPF hellos every second find neighbours fast; a dead interval of 10 s outlives an NHRP
 # daemon's restart, which stops the multicast its hellos travel by (4 s did not). Lost
 # database exchange is resent after 1 s (FRR's default: 5), for the labs with loss.
@@ -43,7 +44,7 @@ OSPF_HELLO, OSPF_DEAD = 1, 10
 # that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
 MUTATIONS = {
     "bgp_summary_only": "yes",      # phase 3 hub: aggregate the LANs and send only the summary
-    "bgp_next_hop_self": "yes",     # hub: itself as next hop of every reflected route
+    "bgp_next_hop_self": "phase",   # hub: itself as next hop of every reflected route (phase: not in phase 2)
     "ospf_distance": "110",         # OSPF's administrative distance (FRR's default; NHRP's is 10)
 }
 NFLOG_GROUP = 1
@@ -259,13 +260,33 @@ class FrrDriver(Driver):
                 shutil.chown(d, "frr", "frr")
         if nodes:       # one node's file stands for all: the same writer, in sibling directories
             readable_by_frr(self.dir / "nodes" / nodes[0] / "frr.conf")
+        routing = ROUTING_DAEMONS[self.topo.dmvpn.routing] if "nhrpd" in self.daemons else ()
         zebras = [self._spawn(name, "zebra") for name in nodes]
         others = []
         for zebra in zebras:
             self._wait_socket(*zebra)
-            others += [self._spawn(zebra[0], d) for d in self.daemons if d != "zebra"]
-        for started in others:
-            self._wait_socket(*started)
+            others += [self._spawn(zebra[0], d) for d in self.daemons if d not in ("zebra", *routing)]
+        for one in others:
+            self._wait_socket(*one)
+        if routing:
+            # Into registered spokes: FRR 8.4's nhrpd binds its NHS to NBMA 0.0.0.0 when
+            # the kernel asks for the NHS (a BGP connect) just as the registration reply
+            # comes ("update binding ... to lladdr (unspec)"), and the session never comes
+            # up (seen in 1 of 6 phase 2 labs).
+            self._wait_registered()
+            for one in [self._spawn(name, d) for name in nodes for d in routing]:
+                self._wait_socket(*one)
+
+    def _wait_registered(self) -> None:
+        """Until every spoke's NHSs have answered its registration, or REGISTER_WITHIN
+        has passed: bring-up's own convergence check reports a spoke that never does."""
+        spokes = [n for n in self.nodes if self.topo.nodes[n].role == "spoke"]
+        deadline = time.monotonic() + REGISTER_WITHIN
+        while True:
+            spokes = [n for n in spokes if not all(e.protocol for e in self.nhs(n))]
+            if not spokes or time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
 
     def _spawn(self, node: str, daemon: str) -> tuple[str, str]:
         d = self.dir / "nodes" / node

@@ -79,17 +79,20 @@ def argv(v: DmvpnView, python: str, config: str, control: str, log: str) -> list
 def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
     """(prefix, via, metric) onlink on the tunnel: the view's routes, which FRR's staticd
     gets from its config; this driver installs them before the node starts."""
-    return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes]
+    return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes if r.via is not None]
 
 
 def link_routes(v: DmvpnView) -> list[str]:
     """Under BGP or OSPF, prefixes on-link on the tunnel (their neighbour entries carry
     them): a hub's tunnel prefix, for its sessions to the spokes; a spoke's NHSs, which
     zebra must see as directly reachable to resolve the routes learned from them (FRR's
-    nhrpd adds such a host route per peer). Static routing needs none."""
+    nhrpd adds such a host route per peer), or in phase 2 the whole tunnel prefix (the
+    view's `tunnel` route: far spokes are next hops). Static routing needs none."""
     if v.routing == "static":
         return []
-    return [str(v.tunnel_prefix)] if v.role == "hub" else [f"{h.protocol}/32" for h in v.nhs]
+    if v.role == "hub":
+        return [str(v.tunnel_prefix)]
+    return [str(r.prefix) for r in v.routes if r.via is None] or [f"{h.protocol}/32" for h in v.nhs]
 
 
 class NhrpdDriver(Driver):

@@ -24,9 +24,10 @@ class Nhs:
 class Route:
     """A route on the tunnel that the node's configuration carries (FRR: staticd)."""
     prefix: IPv4Network
-    via: IPv4Address            # a tunnel address, reached onlink
+    via: IPv4Address | None     # a tunnel address, reached onlink; None: the prefix is on-link itself
     kind: str                   # spoke-lan (hub to a spoke's LAN) | nhs (a spoke's, via an NHS) |
-    #                             far-spoke (phase 2: a far spoke's LAN via that spoke)
+    #                             far-spoke (phase 2: a far spoke's LAN via that spoke) |
+    #                             tunnel (phase 2 under BGP: every tunnel address on-link, via None)
     preference: int = 0         # 0 = the first NHS; an implementation maps it to its metric
 
 
@@ -73,16 +74,18 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
         raise ValueError(f"{node.name}: not a DMVPN node (role {node.role})")
     nhs = tuple(nhs_of(topo, topo.nodes[h]) for h in node.nhs)
     routing = topo.dmvpn.routing
-    if routing != "static" and phase == 2:
-        # BGP keeps the far spoke as next hop, which a /32 tunnel address reaches only
-        # via the hub's tunnel-prefix route. With the tunnel prefix on the tunnel
-        # instead, FRR 8.4's nhrpd gets the BGP route without an interface ("if-route-add:
-        # ... dev (none)") and never resolves the far spoke (its neighbour goes FAILED).
+    if routing == "ospf" and phase == 2:
         # OSPF's phase 2 (broadcast, the hub the DR) wants a shared tunnel subnet; the
         # tunnel addresses are /32s here.
         raise ValueError(f"routing {routing} with phase 2 is not supported yet (phases 1 and 3 are)")
     routes: list[Route] = []
-    if routing != "static":
+    if routing != "static" and phase == 2 and node.role == "spoke":
+        # BGP keeps the far spoke as the next hop of its LAN. With the tunnel prefix
+        # on-link, zebra resolves that next hop on the tunnel itself (via the hub, it would
+        # install the hub as next hop: phase 1), and the first packet misses its neighbour
+        # entry, which NHRP resolves.
+        routes += [Route(topo.dmvpn.tunnel_prefix, None, "tunnel")]
+    elif routing != "static":
         # Only the way to the NHSs' tunnel addresses (BGP's sessions, OSPF's neighbours);
         # the LANs come from the routing protocol.
         routes += [Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i) for i, h in enumerate(nhs)]
