@@ -145,9 +145,21 @@ def test_ospf_spoke_of_two_hubs_is_point_to_multipoint() -> None:
             "ip nhrp map multicast 172.16.0.6"} <= conf
 
 
-def test_ospf_phase_2_is_refused_with_the_reason(ospf2: spec.Topology) -> None:
-    with pytest.raises(ValueError, match="routing ospf with phase 2 is not supported yet"):
-        view(ospf2, ospf2.nodes["hub1"], 2)
+def test_ospf_phase_2_is_one_broadcast_network_with_the_hub_its_dr(ospf2: spec.Topology) -> None:
+    """Phase 2: broadcast, the hub priority 255 and every spoke 0 (never DR); the tunnel is
+    one subnet (nhrpd's driver gives the tunnel address the tunnel prefix's length), so no
+    route to the tunnel prefix; `ospf_network=point-to-multipoint` is the mutation."""
+    hub, spoke = (view(ospf2, ospf2.nodes[n], 2) for n in ("hub1", "spoke1"))
+    assert hub.subnet and spoke.subnet and not view(ospf2, ospf2.nodes["spoke1"], 3).subnet
+    assert {"ip ospf network broadcast", "ip ospf priority 255"} <= lines(frr.render(hub))
+    conf = lines(frr.render(spoke))
+    assert {"ip ospf network broadcast", "ip ospf priority 0", "network 10.1.1.0/24 area 0"} <= conf
+    assert not any(ln.startswith("ip route 10.") for ln in conf)
+    assert nhrpd_driver.tunnel_address(spoke) == ("10.255.0.11", 16)
+    assert nhrpd_driver.tunnel_address(view(ospf2, ospf2.nodes["spoke1"], 3)) is None
+    assert nhrpd_driver.link_routes(spoke) == nhrpd_driver.static_routes(spoke) == []
+    mutated = lines(frr.render(spoke, {"ospf_network": "point-to-multipoint"}))
+    assert "ip ospf network point-to-multipoint" in mutated and "ip ospf priority 0" not in mutated
 
 
 def test_an_unknown_routing_names_the_key() -> None:

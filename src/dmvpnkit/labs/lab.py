@@ -318,6 +318,7 @@ class Lab:
            before_daemons: Callable[["Lab"], None] | None = None) -> Timings:
         """Build, start, wait for convergence. `before_daemons` runs once the topology
         exists and nothing has been sent yet: where a capture of bring-up starts."""
+        self._require()
         leftovers = self.backend.reap(self.name)
         if leftovers:
             log(f"reaped {len(leftovers)} nodes left by an earlier run of lab {self.name}")
@@ -350,6 +351,15 @@ class Lab:
             raise
         self.save("up")
         return self.timings
+
+    def _require(self) -> None:
+        """What the topology at this phase asks of every implementation in the lab: one
+        that declared it missing makes the lab, and so each case on it, UNIMPLEMENTED,
+        before anything is built."""
+        if self.phase == 2 and self.topo.dmvpn.routing == "ospf":
+            for name, d in self.driver.drivers.items():
+                if reason := d.unimplemented.get("ospf-broadcast"):
+                    raise Unimplemented(name, "OSPF in phase 2", reason)
 
     def shut_out(self, spoke: str, hub: str) -> bool:
         """True when IKE between the two must fail: the topology gave them different credentials."""

@@ -46,6 +46,7 @@ MUTATIONS = {
     "bgp_summary_only": "yes",      # phase 3 hub: aggregate the LANs and send only the summary
     "bgp_next_hop_self": "phase",   # hub: itself as next hop of every reflected route (phase: not in phase 2)
     "ospf_distance": "110",         # OSPF's administrative distance (FRR's default; NHRP's is 10)
+    "ospf_network": "phase",        # the tunnel's OSPF network type (phase: phase 2's broadcast, else per role)
 }
 NFLOG_GROUP = 1
 # The hub logs hairpinned packets to NFLOG; nhrpd turns them into Traffic Indications.
@@ -192,7 +193,11 @@ def _version_line(nhrpd: Path, _mtime_ns: int) -> str:
 
 class FrrDriver(Driver):
     name = "frr"
-    unimplemented: Mapping[str, str] = {}
+    unimplemented: Mapping[str, str] = {
+        "ospf-broadcast": "FRR 8.4's nhrpd takes only a host address on the tunnel (it logs '10.255.0.11/16 is "
+                          "not a host prefix' and never registers), and OSPF's broadcast network (phase 2) needs "
+                          "the tunnel as one subnet",
+    }
     views = VIEWS
     ipsec_couplings = ("trap",)     # nhrpd's `tunnel protection vici` needs a patched charon
 

@@ -82,13 +82,20 @@ def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
     return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes if r.via is not None]
 
 
+def tunnel_address(v: DmvpnView) -> tuple[str, int] | None:
+    """(address, prefix length) the tunnel must have instead of the underlay's host
+    address: the tunnel prefix's in phase 2 under OSPF (DmvpnView.subnet). None: as is."""
+    return (str(v.tunnel_address), v.tunnel_prefix.prefixlen) if v.subnet else None
+
+
 def link_routes(v: DmvpnView) -> list[str]:
     """Under BGP or OSPF, prefixes on-link on the tunnel (their neighbour entries carry
     them): a hub's tunnel prefix, for its sessions to the spokes; a spoke's NHSs, which
     zebra must see as directly reachable to resolve the routes learned from them (FRR's
     nhrpd adds such a host route per peer), or in phase 2 the whole tunnel prefix (the
-    view's `tunnel` route: far spokes are next hops). Static routing needs none."""
-    if v.routing == "static":
+    view's `tunnel` route: far spokes are next hops). Static routing needs none, nor
+    does a tunnel that is one subnet (DmvpnView.subnet)."""
+    if v.routing == "static" or v.subnet:
         return []
     if v.role == "hub":
         return [str(v.tunnel_prefix)]
@@ -120,8 +127,10 @@ class NhrpdDriver(Driver):
         the image, so the venv (and the source tree of an editable install) is bound there."""
         files = {CONFIG: json.dumps(render(v), indent=2) + "\n"}
         if not harness:
-            run = [f"ip route replace {p} via {via} dev {MGRE} onlink metric {metric}"
-                   for p, via, metric in static_routes(v)]
+            run = [f"ip address replace {a}/{n} dev {MGRE}; ip address del {a}/32 dev {MGRE}"
+                   for a, n in filter(None, [tunnel_address(v)])]
+            run += [f"ip route replace {p} via {via} dev {MGRE} onlink metric {metric}"
+                    for p, via, metric in static_routes(v)]
             run += [f"ip route replace {p} dev {MGRE} scope link" for p in link_routes(v)]
             run += [shlex.join([IMAGE_IPTABLES, *r]) for r in node_rules(v)]
             daemon = argv(v, IMAGE_PYTHON, CONFIG, CONTROL, LOG)
@@ -164,6 +173,9 @@ class NhrpdDriver(Driver):
             ipr = self.backend.node(name).ipr()
             gre = ipr.link_lookup(ifname=MGRE)[0]
             v = self.setup.view(name)
+            if (subnet := tunnel_address(v)) is not None:
+                ipr.addr("add", index=gre, address=subnet[0], prefixlen=subnet[1])
+                ipr.addr("del", index=gre, address=subnet[0], prefixlen=32)
             for prefix, via, metric in static_routes(v):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
             for prefix in link_routes(v):

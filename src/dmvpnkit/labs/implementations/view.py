@@ -53,6 +53,10 @@ class DmvpnView:
     shortcut: bool              # a phase 2/3 spoke: resolves and installs shortcuts
     multicast: bool             # copies multicast into the tunnel: a hub to its spokes, a spoke to its NHSs under OSPF
     routing: str = "static"     # static: `routes` carry the LANs; bgp or ospf learns them (spec.ROUTING)
+    # Phase 2 under OSPF: the tunnel is one broadcast network, each address on it with
+    # the tunnel prefix's length (the underlay's are host addresses): its hub the DR, a
+    # far spoke's LAN routed via the far spoke. An implementation applies it itself.
+    subnet: bool = False
 
     def context(self) -> dict[str, Any]:
         """The view as plain values, for templates and JSON."""
@@ -68,27 +72,31 @@ def nhs_of(topo: Topology, hub: Node) -> Nhs:
     return Nhs(hub.name, hub.tunnel, public)
 
 
+def _routing_routes(topo: Topology, node: Node, phase: int, nhs: tuple[Nhs, ...], subnet: bool) -> list[Route]:
+    """Under BGP or OSPF, only the way to the tunnel addresses; the LANs come from the
+    routing protocol."""
+    if subnet:      # one subnet: every tunnel address is on-link already
+        return []
+    if phase == 2 and node.role == "spoke":
+        # BGP keeps the far spoke as the next hop of its LAN. With the tunnel prefix
+        # on-link, zebra resolves that next hop on the tunnel itself (via the hub, it would
+        # install the hub as next hop: phase 1), and the first packet misses its neighbour
+        # entry, which NHRP resolves.
+        return [Route(topo.dmvpn.tunnel_prefix, None, "tunnel")]
+    # The NHSs' tunnel addresses: BGP's sessions, OSPF's neighbours.
+    return [Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i) for i, h in enumerate(nhs)]
+
+
 def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
     """The DMVPN view of `node` (a hub or a spoke) in `topo` at `phase`."""
     if not node.is_dmvpn or node.tunnel is None or node.nbma is None or node.nbma_iface is None:
         raise ValueError(f"{node.name}: not a DMVPN node (role {node.role})")
     nhs = tuple(nhs_of(topo, topo.nodes[h]) for h in node.nhs)
     routing = topo.dmvpn.routing
-    if routing == "ospf" and phase == 2:
-        # OSPF's phase 2 (broadcast, the hub the DR) wants a shared tunnel subnet; the
-        # tunnel addresses are /32s here.
-        raise ValueError(f"routing {routing} with phase 2 is not supported yet (phases 1 and 3 are)")
     routes: list[Route] = []
-    if routing != "static" and phase == 2 and node.role == "spoke":
-        # BGP keeps the far spoke as the next hop of its LAN. With the tunnel prefix
-        # on-link, zebra resolves that next hop on the tunnel itself (via the hub, it would
-        # install the hub as next hop: phase 1), and the first packet misses its neighbour
-        # entry, which NHRP resolves.
-        routes += [Route(topo.dmvpn.tunnel_prefix, None, "tunnel")]
-    elif routing != "static":
-        # Only the way to the NHSs' tunnel addresses (BGP's sessions, OSPF's neighbours);
-        # the LANs come from the routing protocol.
-        routes += [Route(topo.dmvpn.tunnel_prefix, h.protocol, "nhs", i) for i, h in enumerate(nhs)]
+    subnet = routing == "ospf" and phase == 2
+    if routing != "static":
+        routes += _routing_routes(topo, node, phase, nhs, subnet)
     elif node.role == "hub":
         routes += [Route(s.lan, s.tunnel, "spoke-lan") for s in topo.spokes
                    if node.name in s.nhs and s.lan is not None and s.tunnel is not None]
@@ -107,4 +115,4 @@ def view(topo: Topology, node: Node, phase: int) -> DmvpnView:
         routes=tuple(routes), behind_nat=upstream is not None and upstream.role == "nat",
         redirect=node.role == "hub" and phase == 3, shortcut=node.role == "spoke" and phase >= 2,
         # OSPF's hellos are multicast; BGP and static routing need no spoke to send any.
-        multicast=node.role == "hub" or routing == "ospf", routing=routing)
+        multicast=node.role == "hub" or routing == "ospf", routing=routing, subnet=subnet)
