@@ -46,6 +46,11 @@ class LabError(RuntimeError):
     pass
 
 
+class Unsupported(LabError):
+    """The topology cannot be run this way at all, whatever the implementation: a lab
+    that is not built (its cases are skipped with the reason), not one that failed."""
+
+
 class ConvergenceTimeout(LabError):
     pass
 
@@ -357,6 +362,10 @@ class Lab:
         that declared it missing makes the lab, and so each case on it, UNIMPLEMENTED,
         before anything is built."""
         if self.phase == 2 and self.topo.dmvpn.routing == "ospf":
+            if len(self.topo.hubs) > 1:
+                raise Unsupported(f"topology {self.topo.name}: OSPF in phase 2 is one broadcast network with one "
+                                  f"DR every router hears, and its {len(self.topo.hubs)} hubs do not hear each "
+                                  "other (no topology peers its hubs)")
             for name, d in self.driver.drivers.items():
                 if reason := d.unimplemented.get("ospf-broadcast"):
                     raise Unimplemented(name, "OSPF in phase 2", reason)
