@@ -96,8 +96,24 @@ def test_unknown_target_is_nakked_with_code_12(net: Net) -> None:
     assert net.nodes["spoke1"].of(AddRoute) == []
 
 
-def test_hub_answers_for_itself(net: Net) -> None:
-    net.handle("spoke1", Resolve(HUB["proto"]))       # already bound as the NHS: nothing to do
+def test_a_bound_address_asked_for_again_is_mapped_again(net: Net) -> None:
+    """The kernel asks for the NHS's address (its neighbour entry went: another daemon
+    replaced it, or it failed before we mapped it): map it again, resolve nothing."""
+    s1 = net.nodes["spoke1"]
+    s1.actions.clear()
+    net.handle("spoke1", Resolve(HUB["proto"]))
+    assert net.sent("spoke1", Op.RESOLUTION_REQUEST) == []
+    assert s1.of(MapNeighbor) == [MapNeighbor(HUB["proto"], HUB["nbma"])]
+
+
+def test_an_nhs_that_went_down_is_never_resolved(net: Net) -> None:
+    """With its NHS unanswering, a spoke asked for the NHS's address does not resolve it
+    through that NHS: the reply's binding would expire and take the NHS's neighbour with
+    it (BGP over phase 2 never reconnected). Registration binds it again."""
+    net.cut.add("hub1")
+    net.run_for(HOLD)
+    assert net.engine("spoke1").views()["nhs"][0]["protocol"] == ""      # down: not registered
+    net.handle("spoke1", Resolve(HUB["proto"]))
     assert net.sent("spoke1", Op.RESOLUTION_REQUEST) == []
 
 

@@ -24,6 +24,7 @@ from .codec import (
     ResponderAddress,
     ReverseTransit,
 )
+from .events import MapNeighbor
 from .faults import Fault
 from .state import (
     ANY_HOST,
@@ -55,8 +56,19 @@ def resolve(state: State, target: str, reason: str) -> None:
     target = str(ip)
     if state.own_prefix(target) is not None:
         return
-    covering = next((s for s in state.shortcuts.values() if ip in s.prefix), None)
-    if covering is not None or target in state.bindings:
+    if (b := state.bindings.get(target)) is not None:
+        # The kernel asks for an address we hold a binding for: its neighbour entry is
+        # gone (another daemon's, or an entry that failed before we mapped it). Map it
+        # again; resolving it would only replace the binding we trust.
+        state.log("debug", "already bound: mapping it again", target=target, nbma=b.nbma)
+        state.out.append(MapNeighbor(target, b.nbma))
+        return
+    if any(n.protocol == target for n in state.nhs):
+        # An NHS's own address is learnt by registering with it, never resolved: a
+        # binding from a reply would expire and take the NHS's neighbour with it.
+        state.log("debug", "an NHS: bound when it answers our registration", target=target)
+        return
+    if any(ip in s.prefix for s in state.shortcuts.values()):
         state.log("debug", "already resolved", target=target)
         return
     if any(r.target == target for r in state.resolutions.values()):
