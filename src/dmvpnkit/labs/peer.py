@@ -88,7 +88,7 @@ class NhrpPeer:
         rid = decode(bytes(nhrp)).request_id if isinstance(nhrp, Packet) else None
         for _ in range(retries + 1):
             self.send(nhrp, to)
-            got = self.receive(lambda m: m.op_type == Op.ERROR_INDICATION
+            got = self.receive(lambda m: (m.op_type == Op.ERROR_INDICATION and about(m, rid))
                                or (m.op_type in (Op.RESOLUTION_REPLY, Op.REGISTRATION_REPLY, Op.PURGE_REPLY)
                                    and (rid is None or m.request_id == rid)), timeout)
             if got is not None:
@@ -97,3 +97,15 @@ class NhrpPeer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+INNER_REQUEST_ID = slice(24, 28)    # of the packet an Error Indication carries: fixed header (20), lengths and flags (4)
+
+
+def about(ei: Message, request_id: int | None) -> bool:
+    """Whether an Error Indication is about the request with `request_id`: the packet
+    in error it carries (5.2.7) has that Request ID. Under load a hub may still be
+    answering earlier packets; their indications are not this request's answer. One
+    that carries too little to tell (or a request of unknown ID) counts."""
+    inner = ei.inner[INNER_REQUEST_ID]
+    return request_id is None or len(inner) < 4 or int.from_bytes(inner, "big") == request_id
