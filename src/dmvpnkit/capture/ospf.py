@@ -6,6 +6,7 @@ as the inner destination; each copy is one event at each capture point that saw 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scapy.contrib import ospf as scapy_ospf
@@ -15,8 +16,6 @@ from scapy.packet import Packet
 from .timeline import Event, Timeline
 
 OSPF = 89
-HELLO, LS_UPDATE = 1, 4
-ROUTER_LSA = 1
 # RFC 2328 A.4.2: the types of a Router-LSA's links
 POINT_TO_POINT, TRANSIT, STUB, VIRTUAL = 1, 2, 3, 4
 
@@ -57,42 +56,28 @@ class RouterLsa:
         return f"Router-LSA of {self.router} ({links}) in {self.src}>{self.dst} [{self.event.ref or self.event.node}]"
 
 
-def _ospf(e: Event) -> tuple[IP, Packet] | None:
-    """The overlay packet of `e` and its OSPF header, if it is OSPF."""
-    if not e.overlay or len(e.overlay) < 20 or e.overlay[0] >> 4 != 4 or e.overlay[9] != OSPF:
-        return None
-    ip = IP(e.overlay)
-    hdr = ip.getlayer(scapy_ospf.OSPF_Hdr)
-    return (ip, hdr) if hdr is not None else None
+def _packets(tl: Timeline, layer: type[Packet]) -> Iterator[tuple[Event, IP, Packet, Packet]]:
+    """(event, overlay IP packet, OSPF header, `layer`) of each OSPF packet of that type
+    on the overlay in `tl`, at every capture point."""
+    for e in tl.events:
+        if not e.overlay or len(e.overlay) < 20 or e.overlay[0] >> 4 != 4 or e.overlay[9] != OSPF:
+            continue
+        ip = IP(e.overlay)
+        hdr = ip.getlayer(scapy_ospf.OSPF_Hdr)
+        body = hdr.getlayer(layer) if hdr is not None else None
+        if hdr is not None and body is not None:
+            yield e, ip, hdr, body
 
 
 def hellos(tl: Timeline) -> list[Hello]:
     """Every OSPF Hello on the overlay in `tl`, at every capture point."""
-    out = []
-    for e in tl.events:
-        got = _ospf(e)
-        if got is None or got[1].type != HELLO:
-            continue
-        ip, hdr = got
-        h = hdr.getlayer(scapy_ospf.OSPF_Hello)
-        if h is not None:
-            out.append(Hello(e, str(ip.src), str(hdr.src), str(h.mask), int(h.prio), str(h.router),
-                             str(h.backup)))
-    return out
+    return [Hello(e, str(ip.src), str(hdr.src), str(h.mask), int(h.prio), str(h.router), str(h.backup))
+            for e, ip, hdr, h in _packets(tl, scapy_ospf.OSPF_Hello)]
 
 
 def router_lsas(tl: Timeline) -> list[RouterLsa]:
     """Every Router-LSA in an LS Update on the overlay in `tl`, at every capture point."""
-    out = []
-    for e in tl.events:
-        got = _ospf(e)
-        if got is None or got[1].type != LS_UPDATE:
-            continue
-        ip, hdr = got
-        upd = hdr.getlayer(scapy_ospf.OSPF_LSUpd)
-        for lsa in (upd.lsalist if upd is not None else None) or ():
-            if isinstance(lsa, scapy_ospf.OSPF_Router_LSA):
-                links = tuple(Link(int(lk.type), str(lk.id), str(lk.data)) for lk in lsa.linklist or ())
-                out.append(RouterLsa(e, str(ip.src), str(ip.dst), str(lsa.adrouter), links))
-    return out
-
+    return [RouterLsa(e, str(ip.src), str(ip.dst), str(lsa.adrouter),
+                      tuple(Link(int(lk.type), str(lk.id), str(lk.data)) for lk in lsa.linklist or ()))
+            for e, ip, _, upd in _packets(tl, scapy_ospf.OSPF_LSUpd)
+            for lsa in upd.lsalist or () if isinstance(lsa, scapy_ospf.OSPF_Router_LSA)]
