@@ -44,6 +44,10 @@ class Fixed:
     def nhs(self, node: str) -> list[NhsEntry]:
         return self.nhs_of[node]
 
+    def unrouted(self) -> dict[str, list[str]]:
+        """`Lab.routed()`: every LAN routed into the tunnel."""
+        return {}
+
 
 def hub_2spoke() -> Lab:
     topo = spec.load(REPO / "topologies" / "hub_2spoke.yaml")
@@ -53,6 +57,7 @@ def hub_2spoke() -> Lab:
 
 def given(lab: Lab, views: Fixed) -> Lab:
     lab.driver = views      # type: ignore[assignment]  # the cached property, given instead of built
+    lab.routed = views.unrouted     # type: ignore[method-assign]  # the kernels' routes, given too
     return lab
 
 
@@ -130,3 +135,30 @@ def test_bring_up_waits_for_the_reply_but_never_fails_on_it(monkeypatch: pytest.
     given(lab, Fixed(entries(lab)[:1], {"spoke1": nhs(lab, True), "spoke2": nhs(lab, True)}))
     with pytest.raises(ConvergenceTimeout, match="spoke2"):
         lab.wait_converged(timeout=0.5)                     # the hub lacks spoke2: the lab did not come up
+
+
+@dataclass
+class Routing(Fixed):
+    """hub1 routes spoke2's LAN from the `at`-th look at the kernels' routes."""
+    at: int = 3
+    looks: int = 0
+
+    def unrouted(self) -> dict[str, list[str]]:
+        self.looks += 1
+        return {} if self.looks >= self.at else {"hub1": ["10.1.2.0/24"]}
+
+
+def test_bring_up_waits_for_static_routes_but_never_fails_on_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRR's zebra installs a hub's static route to a spoke's LAN only once nhrpd's host
+    route resolves its next hop, after registration: a first ping sent before that left
+    the hub by its default route."""
+    monkeypatch.setattr(labmod, "STATIC_ROUTED_WITHIN", 1.0)
+    lab = hub_2spoke()
+    views = Routing(entries(lab), {"spoke1": nhs(lab, True), "spoke2": nhs(lab, True)})
+    given(lab, views)
+    lab.wait_converged(timeout=1.0)
+    assert views.looks == views.at                          # waited until hub1 had it, no longer
+    views.at, views.looks = 10**6, 0
+    t = time.monotonic()
+    lab.wait_converged(timeout=1.0)                         # never routed: the cases judge it
+    assert time.monotonic() - t >= 1.0
