@@ -361,7 +361,8 @@ class Lab:
     def _require(self) -> None:
         """What the topology at this phase asks of every implementation in the lab: one
         that declared it missing makes the lab, and so each case on it, UNIMPLEMENTED,
-        before anything is built."""
+        before anything is built. A topology that no implementation could run at this
+        phase raises Unsupported (its cases are skipped)."""
         if self.phase == 2 and self.topo.dmvpn.routing == "ospf":
             if len(self.topo.hubs) > 1:
                 raise Unsupported(f"topology {self.topo.name}: OSPF in phase 2 is one broadcast network with one "
