@@ -216,6 +216,8 @@ def test_eth0_is_renamed_only_beside_the_management_network(tmp_path: Path, lab:
     assert new != "eth0" and new not in {i.name for i in topo.nodes["inet"].ifaces}
     assert inet["labels"][f"dmvpnkit.ifname.{new}"] == "eth0"
     assert f"ip link set {new} up" in inet["exec"] and "ip link set eth0 up" not in inet["exec"]
+    assert f"sysctl -qw net.ipv6.conf.{new}.disable_ipv6=1" in inet["exec"]
+    assert not [c for c in inet["exec"] if "eth0" in c]
     assert ["eth0:inet", f"inet:{new}"] in [link["endpoints"] for link in doc["topology"]["links"]]
     assert clab.check_export(path, topo) == []
     with pytest.raises(clab.ExportError, match="harness mode needs the topology's interface names.*inet:eth0"):

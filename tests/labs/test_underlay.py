@@ -26,6 +26,18 @@ def test_spoke_plan_has_addresses_route_and_mgre() -> None:
     assert underlay.Sysctl("net/ipv4/ip_forward", "1") in steps
 
 
+@pytest.mark.parametrize("name", ["hub1", "spoke1", "spoke1_h", "inet"])
+def test_ipv4_lab_turns_ipv6_off_on_each_interface_before_it_is_up(name: str) -> None:
+    topo = spec.load(TOPO / "hub_2spoke.yaml")
+    steps = underlay.plan(topo, topo.nodes[name])
+    ups = [s for s in steps if isinstance(s, underlay.Up) and s.ifname != "lo"]
+    assert ups
+    for up in ups:
+        off = underlay.Ipv6(up.ifname, False)
+        assert off in steps and steps.index(off) < steps.index(up), (up, steps)
+    assert f"sysctl -qw net.ipv6.conf.{ups[0].ifname}.disable_ipv6=1" in underlay.commands(steps)
+
+
 def test_lan_host_forwards_nothing_and_has_no_tunnel() -> None:
     topo = spec.load(TOPO / "hub_2spoke.yaml")
     steps = underlay.plan(topo, topo.nodes["spoke1_h"])

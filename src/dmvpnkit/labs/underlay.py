@@ -47,6 +47,21 @@ class DefaultRoute:
 
 
 @dataclass(frozen=True)
+class Ipv6:
+    """IPv6 on one interface, set before it is up. Off in an IPv4 lab: a link-local
+    address finishing DAD after the daemons start is an address change on the NBMA
+    interface, and FRR 8.4's nhrpd then drops every binding it holds (seen: a hub that
+    dropped a spoke's registration just after accepting it; the spoke, answered, sent
+    its next one a third of the hold time later)."""
+    ifname: str
+    enabled: bool
+
+    @property
+    def sysctl(self) -> Sysctl:
+        return Sysctl(f"net/ipv6/conf/{self.ifname}/disable_ipv6", "0" if self.enabled else "1")
+
+
+@dataclass(frozen=True)
 class Mgre:
     """`ip link add gre1 type gre key K ttl 64 dev ETH`: no remote (mGRE) and no local
     either, as FRR documents it: outer sources follow the NBMA interface's address,
@@ -61,7 +76,7 @@ class Iptables:
     args: tuple[str, ...]
 
 
-Step = Union[Sysctl, Up, Addr, DefaultRoute, Mgre, Iptables]
+Step = Union[Sysctl, Up, Addr, DefaultRoute, Ipv6, Mgre, Iptables]
 
 
 def plan(topo: Topology, node: Node) -> list[Step]:
@@ -69,12 +84,12 @@ def plan(topo: Topology, node: Node) -> list[Step]:
                          Sysctl("net/ipv4/conf/all/rp_filter", "0"),
                          Sysctl("net/ipv4/conf/default/rp_filter", "0"), Up("lo")]
     for iface in node.ifaces:
-        steps += [Addr(iface.name, iface.address), Up(iface.name)]
+        steps += [Ipv6(iface.name, False), Addr(iface.name, iface.address), Up(iface.name)]
     if node.gateway is not None:
         steps.append(DefaultRoute(node.gateway))
     if (node.is_dmvpn or node.role == "peer") and node.nbma_iface:
         # A peer's tunnel makes its kernel accept the GRE it gets.
-        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key),
+        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key), Ipv6(MGRE, False),
                   Addr(MGRE, IPv4Interface(f"{node.tunnel}/32")), Up(MGRE),
                   # The hub forwards spoke-to-spoke traffic out the interface it came in
                   # on; ICMP redirects there would race NHRP's own (Traffic Indication).
@@ -95,6 +110,8 @@ def apply(node: LabNode, steps: list[Step]) -> None:
         return int(found[0])
 
     for s in steps:
+        if isinstance(s, Ipv6):
+            s = s.sysctl
         if isinstance(s, Sysctl):
             node.sysctl({s.key: s.value})
         elif isinstance(s, Up):
@@ -115,6 +132,8 @@ def commands(steps: list[Step], iptables: str = "iptables") -> list[str]:
     """The plan as shell commands (iproute2, sysctl, iptables)."""
     out = []
     for s in steps:
+        if isinstance(s, Ipv6):
+            s = s.sysctl
         if isinstance(s, Sysctl):
             out.append(f"sysctl -qw {s.key.replace('/', '.')}={s.value}")
         elif isinstance(s, Up):
@@ -148,4 +167,4 @@ def configure(topo: Topology, node: LabNode) -> None:
     apply(node, plan(topo, topo.nodes[node.name]))
 
 
-__all__ = ["plan", "apply", "commands", "configure", "add_rules", "Step", "IPTABLES", "MGRE"]
+__all__ = ["plan", "apply", "commands", "configure", "add_rules", "Step", "Ipv6", "IPTABLES", "MGRE"]

@@ -138,6 +138,8 @@ def rename(steps: list[underlay.Step], names: Mapping[str, str]) -> list[underla
             s = underlay.Up(m(s.ifname))
         elif isinstance(s, underlay.Addr):
             s = underlay.Addr(m(s.ifname), s.address)
+        elif isinstance(s, underlay.Ipv6):
+            s = underlay.Ipv6(m(s.ifname), s.enabled)
         elif isinstance(s, underlay.Mgre):
             s = underlay.Mgre(s.ifname, m(s.link), s.key)
         elif isinstance(s, underlay.Iptables):
