@@ -57,6 +57,18 @@ def test_skip_traffic_indication() -> None:
         assert len(net.sent("hub1", Op.TRAFFIC_INDICATION)) == count
 
 
+def test_traffic_indication_zero_source() -> None:
+    """The carried packet loses its source address, only that: spoke1 still resolves
+    its destination."""
+    for faults, source in (((), "10.1.1.10"), ((Fault.TRAFFIC_INDICATION_ZERO_SOURCE,), "0.0.0.0")):
+        net = lab(hub=faults)
+        net.handle("hub1", Hairpin(PING))
+        [ti] = [w.pkt for w in net.sent("hub1", Op.TRAFFIC_INDICATION)]
+        inner = IP(ti.payload)
+        assert (inner.src, inner.dst, bytes(inner.payload)) == (source, "10.1.2.10", bytes(IP(PING).payload))
+        assert [w.pkt.dst_proto for w in net.sent("spoke1", Op.RESOLUTION_REQUEST)] == ["10.1.2.10"]
+
+
 def test_ignore_traffic_indication() -> None:
     for faults, count in (((), 1), ((Fault.IGNORE_TRAFFIC_INDICATION,), 0)):
         net = lab(spoke=faults)
@@ -236,6 +248,27 @@ def test_ipsec_cleartext_first() -> None:
     assert sent == _clean_spoke_packets()
 
 
+def test_ipsec_register_in_clear_once() -> None:
+    """Nothing drops unprotected GRE; a spoke's first Registration Request (resends too,
+    until answered) and a hub's first Registration Reply skip the SA, nothing else."""
+    prot, sent = _ipsec_effects(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE)
+    assert prot is not None and not prot.closed and prot.wait and prot.release_shortcuts and prot.protect_shortcuts
+    assert sent == _clean_spoke_packets()
+    net = lab(hub=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,), spoke=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,),
+              cut=("hub1",))
+    net.run_for(1.5)                    # spoke1's first request, unanswered, and its resend
+    net.cut.clear()
+    net.run_for(HOLD / 3 + 3)           # answered (at the third), then refreshed
+    for name, op in (("spoke1", Op.REGISTRATION_REQUEST), ("hub1", Op.REGISTRATION_REPLY)):
+        sends = [codec.decode(a.data) for a in net.nodes[name].of(Send) if a.clear]
+        assert sends and {p.op_type for p in sends} == {op}, (name, sends)
+    requests = [a for a in net.nodes["spoke1"].of(Send) if codec.decode(a.data).op_type == Op.REGISTRATION_REQUEST]
+    assert [a.clear for a in requests][:3] == [True, True, True] and not requests[-1].clear, requests
+    replies = [a.clear for a in net.nodes["hub1"].of(Send) if codec.decode(a.data).op_type == Op.REGISTRATION_REPLY]
+    assert replies[0] and not any(replies[1:]), replies
+    assert all(not a.clear for a in lab().nodes["hub1"].of(Send))
+
+
 def test_ipsec_no_shortcut_sa() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_NO_SHORTCUT_SA)
     assert prot is not None and not prot.protect_shortcuts and prot.wait and prot.release_shortcuts
@@ -399,6 +432,17 @@ def test_reply_from_tunnel_address_once() -> None:
     assert [a.src for a in net.nodes["hub1"].of(Send) if a.src] == [HUB["proto"]]    # one Send from elsewhere
     assert len(_resent(net)) == 1           # accepted: the NHS is bound at its configured NBMA address
     assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[HUB["proto"]] == HUB["nbma"]
+
+
+def test_reply_to_another_spoke_once() -> None:
+    """spoke2's first reply (spoke1 is bound by then) goes to spoke1, which drops it;
+    spoke2 resends the same request and is answered at home. One reply goes astray."""
+    net = _once(Fault.REPLY_TO_ANOTHER_SPOKE_ONCE)
+    ids = [w.pkt.request_id for w in net.sent("spoke2", Op.REGISTRATION_REQUEST)]
+    assert len(ids) == 2 and ids[0] == ids[1], ids
+    assert [w.dst for w in net.sent("hub1", Op.REGISTRATION_REPLY) if w.pkt.src_proto == S2["proto"]] == \
+        ["spoke1", "spoke2"]
+    assert all(w.dst == "spoke1" for w in net.sent("hub1", Op.REGISTRATION_REPLY) if w.pkt.src_proto == S1["proto"])
 
 
 def test_once_switches_spoil_one_reply_per_run() -> None:

@@ -20,13 +20,16 @@ from .faults import Fault
 
 # The switches that act on the first Registration Reply (see ``State.first_reply``);
 # REFUSE_REGISTRATION_ONCE acts on its CIEs, REPLY_FROM_TUNNEL_ADDRESS_ONCE on its
-# outer source, the others on its bytes (``mangle``).
+# outer source, IPSEC_REGISTER_IN_CLEAR_ONCE on its protection (``Send.clear``), the
+# others on its bytes (``mangle``).
 ONCE = frozenset({Fault.BAD_CHECKSUM_ONCE, Fault.GARBLED_ONCE, Fault.PKTSZ_PADDING_ONCE,
                   Fault.WRONG_VERSION_ONCE, Fault.WRONG_AFN_ONCE, Fault.ZERO_HOPCNT_ONCE,
-                  Fault.REFUSE_REGISTRATION_ONCE, Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE})
+                  Fault.REFUSE_REGISTRATION_ONCE, Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE,
+                  Fault.IPSEC_REGISTER_IN_CLEAR_ONCE})
 # The switches that act on the first Registration Request (see ``State.first_request``),
-# on its fields (``rewrite``).
-FIRST_REQUEST = frozenset({Fault.ZERO_HOLDTIME_ONCE, Fault.NBMA_AS_PROTOCOL_ONCE})
+# on its fields (``rewrite``) or its protection.
+FIRST_REQUEST = frozenset({Fault.ZERO_HOLDTIME_ONCE, Fault.NBMA_AS_PROTOCOL_ONCE,
+                           Fault.IPSEC_REGISTER_IN_CLEAR_ONCE})
 WRONG_AFN = 2               # IANA address family 2 (IPv6), with 4-byte IPv4 addresses
 WRONG_VERSION = 2
 PADDING = b"\x00" * 4       # octets after ar$pktsz: the checksum covers ar$pktsz octets only

@@ -76,12 +76,14 @@ Event: TypeAlias = Start | PacketIn | Hairpin | Multicast | Routes | Resolve | N
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``data`` (an NHRP packet) to ``dst_nbma`` over GRE; from ``src`` when set
-    (only a fault switch sets it), else from the tunnel's own NBMA address."""
+    """Send ``data`` (an NHRP packet) to ``dst_nbma`` over GRE; from ``src`` when set,
+    else from the tunnel's own NBMA address; ``clear``: without waiting for an SA (only
+    fault switches set these two)."""
 
     dst_nbma: str
     data: bytes
     src: str = ""
+    clear: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,10 @@ class Fault(enum.Enum):
     RUNT_PREFIXES_NEXT = "runt-prefixes-next"      # a runt is kept and put before its sender's next packet
     CACHE_UNSOLICITED_REPLY = "cache-unsolicited-reply"  # an unmatched Resolution Reply's CIE is bound (and still errored)
     TRAFFIC_INDICATION_FROM_TUNNEL_ADDRESS = "traffic-indication-from-tunnel-address"  # outer source: the tunnel address
+    TRAFFIC_INDICATION_ZERO_SOURCE = "traffic-indication-zero-source"  # the carried packet's source address zeroed
+    # The first Registration Reply a hub sends while another spoke is bound goes to that
+    # spoke's NBMA address (which drops it); the registering spoke's resend recovers.
+    REPLY_TO_ANOTHER_SPOKE_ONCE = "reply-to-another-spoke-once"
     # Restart: the daemon leaves a marker beside its control socket; started again with
     # one there (the lab's ``restart_daemon``), it has these defects.
     TRUST_SAVED_REGISTRATION = "trust-saved-registration"  # a restarted spoke never registers again
@@ -66,6 +70,9 @@ class Fault(enum.Enum):
     IPSEC_KEEP_SA = "ipsec-keep-sa"                # spoke-to-spoke SAs outlive their shortcut (as trap policies do)
     IPSEC_CLEARTEXT_FIRST = "ipsec-cleartext-first"  # NHRP leaves while IKE still negotiates, and no drop shunt
     IPSEC_NO_SHORTCUT_SA = "ipsec-no-shortcut-sa"  # a shortcut is installed without bringing up an SA for it
+    # A spoke's first Registration Request (and its resends until answered) and a hub's
+    # first Registration Reply go before any SA, in the clear; nothing drops unprotected GRE.
+    IPSEC_REGISTER_IN_CLEAR_ONCE = "ipsec-register-in-clear-once"
 
     @property
     def needs(self) -> str | None:

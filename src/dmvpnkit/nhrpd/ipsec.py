@@ -62,8 +62,9 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
     is down would not hear its SA go)."""
     if ipsec is None:
         return None
-    return Protection(ipsec, never_release=(n.nbma for n in config.nhs),
-                      wait=not config.has(Fault.IPSEC_CLEARTEXT_FIRST),
+    careless = config.has(Fault.IPSEC_CLEARTEXT_FIRST)
+    return Protection(ipsec, never_release=(n.nbma for n in config.nhs), wait=not careless,
+                      closed=not careless and not config.has(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE),
                       release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA),
                       protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA))
 
@@ -74,9 +75,10 @@ def conn_name(nbma: str) -> str:
 
 class Protection:
     def __init__(self, config: IpsecConfig, never_release: Iterable[str] = (), wait: bool = True,
-                 release_shortcuts: bool = True, protect_shortcuts: bool = True):
+                 closed: bool = True, release_shortcuts: bool = True, protect_shortcuts: bool = True):
         self.config = config
         self.wait = wait                        # False: a fault switch (send while IKE still runs)
+        self.closed = closed                    # False: fault switches (unprotected GRE passes)
         self.release_shortcuts = release_shortcuts
         self.protect_shortcuts = protect_shortcuts    # bring an SA up before installing a shortcut
         self.seen: dict[str, float] = {}        # NBMA address -> when an SA to it was last confirmed
@@ -85,7 +87,7 @@ class Protection:
 
     def fail_closed(self, on: bool) -> None:
         """Install (or remove) the rules that drop unprotected GRE in this namespace."""
-        if not self.wait:               # the cleartext-first fault switch goes without
+        if not self.closed:
             return
         iptables = shutil.which("iptables-legacy") or "iptables"    # the lab kernel has no nft tables
         for rule in FAIL_CLOSED:

@@ -274,7 +274,7 @@ class LinuxNode:
         if isinstance(a, eng.Send):
             # With IPsec, nothing leaves before an SA to its destination is up (the
             # drop shunt would eat it): no SA, no send; NHRP's own resends retry.
-            if self.protection is None or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
+            if self.protection is None or a.clear or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
                 if a.src:
                     self._send_from(a)
                 else:

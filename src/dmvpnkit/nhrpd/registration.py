@@ -171,6 +171,11 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
         # A NATed NHC's pre-NAT address, unreachable from here (only NAT-aware NHCs,
         # ours in the lab, are answered there: the address is then a node's own).
         to = pkt.src_nbma
+    if state.has(Fault.REPLY_TO_ANOTHER_SPOKE_ONCE) and not state.misdirected:
+        other = next((b.nbma for b in state.bindings.values() if b.type == "dynamic" and b.nbma != src_nbma), None)
+        if other is not None:
+            state.misdirected = True
+            to = other
     state.send(to, reply, once)
 
 

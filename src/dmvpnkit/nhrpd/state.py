@@ -119,6 +119,7 @@ class State:
         self.purges: set[int] = set()
         self.replied = False                     # a Registration Reply has been sent (defects.ONCE)
         self.requested = False                   # the first NHS has answered us (defects.FIRST_REQUEST)
+        self.misdirected = False                 # a reply went to another spoke (REPLY_TO_ANOTHER_SPOKE_ONCE)
         self.first_nbma: dict[str, str] = {}     # protocol -> NBMA first bound (KEEP_FIRST_NBMA only)
         self.partial: dict[str, bytes] = {}      # NBMA -> a runt it sent (RUNT_PREFIXES_NEXT only)
         self.shortcuts: dict[Network, Shortcut] = {}
@@ -199,7 +200,7 @@ class State:
         from_tunnel = Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE in once or (
             pkt.op_type == Op.TRAFFIC_INDICATION and self.has(Fault.TRAFFIC_INDICATION_FROM_TUNNEL_ADDRESS))
         src = self.proto if from_tunnel else ""
-        self.out.append(Send(dst_nbma, data, src))
+        self.out.append(Send(dst_nbma, data, src, Fault.IPSEC_REGISTER_IN_CLEAR_ONCE in once))
 
     def set_timer(self, key: TimerKey, when: float) -> None:
         self.timers[key] = when

@@ -44,9 +44,11 @@ def hairpin(state: State, packet: bytes) -> None:
     state.indications[key] = state.now
     # As FRR: from the hub, to the packet's *source* (the spoke that must resolve),
     # carrying the packet; code 0 (redirect).
+    carried = packet[:INDICATION_PAYLOAD]
+    if state.has(Fault.TRAFFIC_INDICATION_ZERO_SOURCE):
+        carried = carried[:12] + bytes(4) + carried[16:]
     ti = Packet(Op.TRAFFIC_INDICATION, state.nbma, state.proto, src,
-                extensions=state.close(()), hopcnt=state.hopcnt(NEIGHBOUR_HOPCNT),
-                payload=packet[:INDICATION_PAYLOAD])
+                extensions=state.close(()), hopcnt=state.hopcnt(NEIGHBOUR_HOPCNT), payload=carried)
     state.log("info", "Traffic Indication sent", to=nh[1], src=src, dst=dst)
     state.send(nh[1], ti)
 
