@@ -6,12 +6,13 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from dmvpnkit.capture import Timeline
 from dmvpnkit.labs.impairment import NoNetem
+from dmvpnkit.labs.lab import wait_quietly
 
 
 @dataclass(frozen=True, repr=False)     # an assertion shows repr(): the line below
@@ -131,16 +132,13 @@ def settle_shortcut(lab: Any, src: str, dst: str) -> None:
     up (a trap policy drops the packet that starts IKE: one ping, not the measured
     burst, pays for it); no longer than SHORTCUT_WITHIN. A node that never installs one
     is left to the cases to judge."""
-    from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
     lan = str(lab.topo.nodes[dst].lan)
-    try:
-        wait_until(f"{src}'s shortcut to {lan}", lambda: has_shortcut(lab, src, dst), SHORTCUT_WITHIN)
-        if lab.driver.ipsec is not None and nbma(lab, dst) not in lab.driver.ipsec.established(src):
-            ping(lab, f"{src}_h", lan_host(lab, dst), 1, 0.2, wait=2.0)
-            wait_until(f"{src}'s SA with {dst}", lambda: nbma(lab, dst) in lab.driver.ipsec.established(src),
-                       SHORTCUT_WITHIN)
-    except ConvergenceTimeout:
-        pass
+    if not wait_quietly(f"{src}'s shortcut to {lan}", lambda: has_shortcut(lab, src, dst), SHORTCUT_WITHIN):
+        return
+    if lab.driver.ipsec is not None and nbma(lab, dst) not in lab.driver.ipsec.established(src):
+        ping(lab, f"{src}_h", lan_host(lab, dst), 1, 0.2, wait=2.0)
+        wait_quietly(f"{src}'s SA with {dst}", lambda: nbma(lab, dst) in lab.driver.ipsec.established(src),
+                     SHORTCUT_WITHIN)
 
 
 @contextlib.contextmanager
@@ -172,18 +170,6 @@ def arp_pinned(lab: Any, node: str) -> Iterator[None]:
         yield
     finally:
         ipr.neigh("del", dst=str(n.nbma), ifindex=oif)
-
-
-def wait_quietly(what: str, probe: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
-    """Until `probe` holds, in a scenario fixture; False when it did not within
-    `timeout`: the state the wait was for is what the cases judge, with the evidence,
-    so not reaching it is their FAIL, not the fixture's ERROR."""
-    from dmvpnkit.labs.lab import ConvergenceTimeout, wait_until
-    try:
-        wait_until(what, probe, timeout, interval)
-        return True
-    except ConvergenceTimeout:
-        return False
 
 
 def _capture(lab: Any, tag: str) -> Any:
