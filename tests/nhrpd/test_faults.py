@@ -254,6 +254,9 @@ def test_ipsec_register_in_clear_once() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE)
     assert prot is not None and not prot.closed and prot.wait and prot.release_shortcuts and prot.protect_shortcuts
     assert sent == _clean_spoke_packets()
+    hub = for_node(Config.from_dict({**hub_config(), "faults": [Fault.IPSEC_REGISTER_IN_CLEAR_ONCE.value]}),
+                   IpsecConfig(vici="/run/charon.vici", identity=HUB["proto"]))
+    assert hub is not None and not hub.closed and not hub.protect_shortcuts     # binding a spoke waits for no SA
     net = lab(hub=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,), spoke=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,),
               cut=("hub1",))
     net.run_for(1.5)                    # spoke1's first request, unanswered, and its resend

@@ -63,10 +63,14 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
     if ipsec is None:
         return None
     careless = config.has(Fault.IPSEC_CLEARTEXT_FIRST)
+    in_clear = config.has(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE)
     return Protection(ipsec, never_release=(n.nbma for n in config.nhs), wait=not careless,
-                      closed=not careless and not config.has(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE),
+                      closed=not careless and not in_clear,
                       release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA),
-                      protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA))
+                      # A hub binding a spoke brings the SA up before it answers, so the
+                      # answer would go in ESP after all.
+                      protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA)
+                      and not (in_clear and config.role == "hub"))
 
 
 def conn_name(nbma: str) -> str:
