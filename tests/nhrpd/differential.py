@@ -22,7 +22,7 @@ def assert_same(data: bytes) -> None:
     assert theirs.chksum_ok and ours.chksum_ok, theirs.summary()
     assert theirs.pktsz == ours.pktsz == len(data)
     assert theirs.extoff == ours.extoff
-    assert (theirs.afn, theirs.pro_type, theirs.pro_snap) == (1, 0x0800, b"\x00" * 5)
+    assert (theirs.afn, theirs.pro_type, theirs.pro_snap) == (1, ours.pro_type, b"\x00" * 5)
     for name in ("version", "op_type", "hopcnt", "flags", "request_id", "src_nbma", "src_proto",
                  "dst_proto", "error_code", "error_offset", "traffic_code"):
         assert getattr(theirs, name) == getattr(ours, name), (name, theirs, ours)
@@ -32,6 +32,6 @@ def assert_same(data: bytes) -> None:
     assert len(theirs.extensions) == len(ours.extensions)
     for t, o in zip(theirs.extensions, ours.extensions, strict=True):
         assert (t.type, t.compulsory) == (o.type, o.compulsory)
-        assert t.payload == codec.encode_extension(o)[4:]
+        assert t.payload == codec.encode_extension(o, pro_type=ours.pro_type)[4:]
         if isinstance(o, CIE_EXTENSIONS):
             assert [cie_tuple(c) for c in t.cies] == [cie_tuple(c) for c in o.cies]

@@ -90,7 +90,8 @@ EXTOFF = codec.decode(VALID).extoff
 @pytest.mark.parametrize(("data", "field", "offset"), [
     (VALID[:19], "fixed header", 19),
     (_patch(VALID, 0, "!H", 2), "ar$afn", 0),
-    (_patch(VALID, 2, "!H", 0x86DD), "ar$pro.type", 2),
+    (_patch(VALID, 2, "!H", 0x0806), "ar$pro.type", 2),
+    (_patch(VALID, 2, "!H", 0x86DD), "src_proto_len", 20),      # IPv4 addresses in an IPv6 packet
     (_patch(VALID, 10, "!H", 24), "ar$pktsz", 10),
     (_patch(VALID, 10, "!H", len(VALID) + 1), "ar$pktsz", 10),
     (VALID[:40], "ar$pktsz", 10),
@@ -140,3 +141,27 @@ def test_peek_reads_what_it_can() -> None:
         (9, "172.16.0.11", "10.255.0.11", "10.1.2.10", 9)
     assert codec.peek(VALID[:19]) is None
     assert codec.peek(VALID[:30]).src_proto == ""
+
+
+def test_ipv6_protocol_addresses_over_ipv4_nbma() -> None:
+    """ar$pro.type 0x86DD: 16-byte protocol addresses in the header and in every CIE
+    (FRR's `ipv6 nhrp`, Cisco's IPv6 DMVPN); the NBMA addresses stay IPv4."""
+    p = Packet(codec.Op.REGISTRATION_REQUEST, "172.16.0.11", "fd00:255::11", "fd00:255::1", 0x8002, 7,
+               (codec.Cie(0, 128, 1400, 60, 0, "", ""),),
+               (codec.ResponderAddress((codec.Cie(0, 128, 0, 60, 0, "172.16.0.2", "fd00:255::1"),)), codec.End()),
+               pro_type=codec.PRO_IPV6)
+    data = codec.encode(p)
+    assert data[2:4] == b"\x86\xdd" and (data[18], data[20], data[21]) == (4, 16, 16)
+    assert data[32:48] == bytes.fromhex("fd000255000000000000000000000011")
+    assert codec.decode(data) == p
+    h = codec.peek(data)
+    assert h is not None and (h.src_proto, h.dst_proto) == ("fd00:255::11", "fd00:255::1")
+    with pytest.raises(codec.EncodeError, match="src_proto"):
+        codec.encode(Packet(**{**_fields(p), "src_proto": "10.255.0.11"}, pro_type=codec.PRO_IPV6))
+    with pytest.raises(codec.EncodeError, match="client_nbma"):
+        codec.encode(Packet(codec.Op.REGISTRATION_REQUEST, cies=(codec.Cie(client_nbma="fd00::1"),),
+                            pro_type=codec.PRO_IPV6))
+    cie = 28 + 4 + 16 + 16          # the CIE after the header, mandatory part and addresses
+    with pytest.raises(CodecError) as e:
+        codec.decode(_patch(data, cie + 10, "B", 4))
+    assert (e.value.field, e.value.offset) == ("cies[0].cli_proto_len", cie + 10), e.value

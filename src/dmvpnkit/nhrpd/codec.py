@@ -1,5 +1,5 @@
 """NHRP on the wire for the daemon: RFC 2332 plus the Cisco/FRR Traffic Indication,
-NAT address and authentication extensions, IPv4 over IPv4 only.
+NAT address and authentication extensions; IPv4 NBMA, IPv4 or IPv6 protocol addresses.
 
 This codec is deliberately independent of ``dmvpnkit.nhrp`` (the scapy-side model):
 a differential test runs both over the same bytes, so a bug has to be made twice,
@@ -22,6 +22,8 @@ from typing import ClassVar, TypeAlias, TypeVar
 
 AFN_IPV4 = 1                # ar$afn: IANA address family 1
 PRO_IPV4 = 0x0800           # ar$pro.type: EtherType of IPv4
+PRO_IPV6 = 0x86DD           # ar$pro.type: EtherType of IPv6
+PROTO_LEN = {PRO_IPV4: 4, PRO_IPV6: 16}     # ar$pro.type -> its protocol addresses' length
 NHRP_VERSION = 1            # ar$op.version: "1 NHRP as defined in this document"
 FIXED_LEN = 20
 MANDATORY_LEN = 8           # src/dst proto lengths, flags, request ID (or code/offset)
@@ -116,7 +118,8 @@ class EncodeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Cie:
-    """Client Information Entry (5.2.0.1); addresses are dotted IPv4 or "" (absent)."""
+    """Client Information Entry (5.2.0.1); addresses are text or "" (absent): the NBMA
+    address IPv4, the protocol address of the packet's ar$pro.type."""
 
     code: int = 0
     prefix_length: int = 0
@@ -220,7 +223,8 @@ class Packet:
     """One NHRP packet. Types 1-6 use ``flags``, ``request_id`` and ``cies``; type 7
     uses ``error_code``/``error_offset`` and carries the errored packet in ``payload``;
     type 8 uses ``traffic_code`` and carries the triggering packet in ``payload``
-    (``flags`` then holds the 16 "unused" bits before the code)."""
+    (``flags`` then holds the 16 "unused" bits before the code). Protocol addresses,
+    the CIEs' included, are of ``pro_type``'s family."""
 
     op_type: int
     src_nbma: str = ""
@@ -236,6 +240,7 @@ class Packet:
     error_offset: int = 0
     traffic_code: int = 0
     payload: bytes = b""
+    pro_type: int = PRO_IPV4
     # As read by decode(); encode() computes its own.
     pktsz: int = field(default=0, compare=False)
     extoff: int = field(default=0, compare=False)
@@ -272,13 +277,17 @@ def checksum_ok(data: bytes) -> bool:
 
 # -- encoding -----------------------------------------------------------------------
 
-def _ip4(text: str, where: str) -> bytes:
+def _ip(text: str, pro_type: int, where: str) -> bytes:
+    """An address of ``pro_type``'s family (NBMA addresses: PRO_IPV4) as bytes."""
     if not text:
         return b""
     try:
-        return ipaddress.IPv4Address(text).packed
+        packed = ipaddress.ip_address(text).packed
     except ValueError as e:
-        raise EncodeError(where, f"{text!r} is not an IPv4 address ({e})") from None
+        raise EncodeError(where, f"{text!r} is not an IP address ({e})") from None
+    if len(packed) != PROTO_LEN[pro_type]:
+        raise EncodeError(where, f"{text!r} is not an address of ar$pro.type 0x{pro_type:04x}")
+    return packed
 
 
 def _pack(fmt: str, where: str, *values: int | bytes) -> bytes:
@@ -288,21 +297,22 @@ def _pack(fmt: str, where: str, *values: int | bytes) -> bytes:
         raise EncodeError(where, f"{values} do not fit {fmt!r} ({e})") from None
 
 
-def _encode_cie(c: Cie, where: str) -> bytes:
-    nbma, proto = _ip4(c.client_nbma, f"{where}.client_nbma"), _ip4(c.client_proto, f"{where}.client_proto")
+def _encode_cie(c: Cie, pro_type: int, where: str) -> bytes:
+    nbma = _ip(c.client_nbma, PRO_IPV4, f"{where}.client_nbma")
+    proto = _ip(c.client_proto, pro_type, f"{where}.client_proto")
     return _pack("!BBHHHBBBB", where, c.code, c.prefix_length, 0, c.mtu, c.holding_time,
                  len(nbma), 0, len(proto), c.preference) + nbma + proto
 
 
-def _encode_cies(cies: tuple[Cie, ...], where: str) -> bytes:
-    return b"".join(_encode_cie(c, f"{where}[{i}]") for i, c in enumerate(cies))
+def _encode_cies(cies: tuple[Cie, ...], pro_type: int, where: str) -> bytes:
+    return b"".join(_encode_cie(c, pro_type, f"{where}[{i}]") for i, c in enumerate(cies))
 
 
-def _extension_value(ext: Extension, where: str) -> bytes:
+def _extension_value(ext: Extension, pro_type: int, where: str) -> bytes:
     if isinstance(ext, End):
         return b""
     if isinstance(ext, (ResponderAddress, ForwardTransit, ReverseTransit, NatAddress)):
-        return _encode_cies(ext.cies, f"{where}.cies")
+        return _encode_cies(ext.cies, pro_type, f"{where}.cies")
     if isinstance(ext, Authentication):
         return _pack("!I", f"{where}.spi", ext.spi) + ext.password
     if isinstance(ext, VendorPrivate):
@@ -312,9 +322,10 @@ def _extension_value(ext: Extension, where: str) -> bytes:
     return ext.payload
 
 
-def encode_extension(ext: Extension, where: str = "extension") -> bytes:
-    """One extension TLV: C bit, type, length and value (5.3)."""
-    value = _extension_value(ext, where)
+def encode_extension(ext: Extension, where: str = "extension", pro_type: int = PRO_IPV4) -> bytes:
+    """One extension TLV: C bit, type, length and value (5.3); CIEs in it carry protocol
+    addresses of ``pro_type``."""
+    value = _extension_value(ext, pro_type, where)
     if not 0 <= ext.type < 0x4000:
         raise EncodeError(f"{where}.type", f"{ext.type} is not a 14-bit type")
     return _pack("!HH", where, ext.type | (COMPULSORY if ext.compulsory else 0), len(value)) + value
@@ -322,8 +333,10 @@ def encode_extension(ext: Extension, where: str = "extension") -> bytes:
 
 def encode(p: Packet) -> bytes:
     """The bytes of ``p`` with ar$pktsz, ar$extoff and ar$chksum computed."""
-    src_nbma = _ip4(p.src_nbma, "src_nbma")
-    src_proto, dst_proto = _ip4(p.src_proto, "src_proto"), _ip4(p.dst_proto, "dst_proto")
+    if p.pro_type not in PROTO_LEN:
+        raise EncodeError("pro_type", f"0x{p.pro_type:04x} is neither IPv4 nor IPv6")
+    src_nbma = _ip(p.src_nbma, PRO_IPV4, "src_nbma")
+    src_proto, dst_proto = _ip(p.src_proto, p.pro_type, "src_proto"), _ip(p.dst_proto, p.pro_type, "dst_proto")
     if p.op_type == Op.ERROR_INDICATION:
         mandatory = _pack("!BBHHH", "mandatory", len(src_proto), len(dst_proto), p.flags,
                           p.error_code, p.error_offset)
@@ -335,14 +348,14 @@ def encode(p: Packet) -> bytes:
     else:
         mandatory = _pack("!BBHI", "mandatory", len(src_proto), len(dst_proto), p.flags,
                           p.request_id)
-        records = _encode_cies(p.cies, "cies") + p.payload
+        records = _encode_cies(p.cies, p.pro_type, "cies") + p.payload
     body = mandatory + src_nbma + src_proto + dst_proto + records
-    exts = b"".join(encode_extension(e, f"extensions[{i}]") for i, e in enumerate(p.extensions))
+    exts = b"".join(encode_extension(e, f"extensions[{i}]", p.pro_type) for i, e in enumerate(p.extensions))
     extoff = FIXED_LEN + len(body) if p.extensions else 0
     pktsz = FIXED_LEN + len(body) + len(exts)
     if pktsz > 0xFFFF:
         raise EncodeError("pktsz", f"{pktsz} bytes do not fit ar$pktsz")
-    fixed = _pack("!HH5sBHHHBBBB", "fixed header", AFN_IPV4, PRO_IPV4, b"\x00" * 5, p.hopcnt,
+    fixed = _pack("!HH5sBHHHBBBB", "fixed header", AFN_IPV4, p.pro_type, b"\x00" * 5, p.hopcnt,
                   pktsz, 0, extoff, p.version, p.op_type, len(src_nbma), 0)
     out = bytearray(fixed + body + exts)
     out[12:14] = struct.pack("!H", checksum(bytes(out)))
@@ -368,7 +381,8 @@ class Header:
 
 
 def _addr(raw: bytes) -> str:
-    return str(ipaddress.IPv4Address(raw)) if len(raw) == 4 else ""
+    """An IPv4 or IPv6 address's text; "" for no address (length 0)."""
+    return str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else ""
 
 
 def peek(data: bytes) -> Header | None:
@@ -385,15 +399,16 @@ def peek(data: bytes) -> Header | None:
         a = FIXED_LEN + MANDATORY_LEN
         b, c = a + shtl + (data[19] & 0x3F), a + shtl + (data[19] & 0x3F) + spl
         src_nbma = _addr(data[a:a + shtl]) if shtl == 4 else ""
-        src_proto = _addr(data[b:c]) if spl == 4 else ""
-        dst_proto = _addr(data[c:c + dpl]) if dpl == 4 else ""
+        src_proto = _addr(data[b:c]) if len(data[b:c]) == spl else ""
+        dst_proto = _addr(data[c:c + dpl]) if len(data[c:c + dpl]) == dpl else ""
     return Header(op_type, version, hopcnt, pktsz, src_nbma, src_proto, dst_proto, request_id)
 
 
 _CIE = struct.Struct("!BBHHHBBBB")
 
 
-def _decode_cies(data: bytes, o: int, end: int, where: str) -> tuple[Cie, ...]:
+def _decode_cies(data: bytes, o: int, end: int, proto_len: int, where: str) -> tuple[Cie, ...]:
+    """The CIEs in data[o:end], protocol addresses ``proto_len`` bytes long (or absent)."""
     out: list[Cie] = []
     while o < end:
         name = f"{where}[{len(out)}]"
@@ -404,8 +419,8 @@ def _decode_cies(data: bytes, o: int, end: int, where: str) -> tuple[Cie, ...]:
             raise CodecError(f"{name}.cli_addr_tl", o + 8, f"0x{atl:02x}: only IPv4 NBMA (4 or 0) is supported")
         if stl:
             raise CodecError(f"{name}.cli_saddr_tl", o + 9, f"0x{stl:02x}: NBMA subaddresses are not supported")
-        if cpl not in (0, 4):
-            raise CodecError(f"{name}.cli_proto_len", o + 10, f"{cpl}: only IPv4 (4 or 0) is supported")
+        if cpl not in (0, proto_len):
+            raise CodecError(f"{name}.cli_proto_len", o + 10, f"{cpl}: ar$pro.type's addresses are {proto_len} (or 0)")
         a = o + CIE_LEN
         if a + atl + cpl > end:
             raise CodecError(f"{name}.client_{'nbma' if a + atl > end else 'proto'}",
@@ -418,7 +433,7 @@ def _decode_cies(data: bytes, o: int, end: int, where: str) -> tuple[Cie, ...]:
 
 
 def _decode_extension(data: bytes, o: int, i: int, kind: int, compulsory: bool,
-                      v: int, length: int) -> Extension:
+                      v: int, length: int, plen: int) -> Extension:
     where = f"extensions[{i}]"
     value = data[v:v + length]
     if kind == ExtType.END:
@@ -427,7 +442,7 @@ def _decode_extension(data: bytes, o: int, i: int, kind: int, compulsory: bool,
         return End(compulsory)
     cls = _CIE_EXTENSIONS.get(kind)
     if cls is not None:
-        return cls(_decode_cies(data, v, v + length, f"{where}.cies"), compulsory)
+        return cls(_decode_cies(data, v, v + length, plen, f"{where}.cies"), compulsory)
     if kind == ExtType.AUTHENTICATION:
         if length < 4:
             raise CodecError(f"{where}.spi", v, f"{length} bytes, the SPI alone needs 4")
@@ -439,7 +454,7 @@ def _decode_extension(data: bytes, o: int, i: int, kind: int, compulsory: bool,
     return UnknownExtension(kind, value, compulsory)
 
 
-def _decode_extensions(data: bytes, o: int, end: int) -> tuple[tuple[Extension, ...], tuple[int, ...]]:
+def _decode_extensions(data: bytes, o: int, end: int, plen: int) -> tuple[tuple[Extension, ...], tuple[int, ...]]:
     exts: list[Extension] = []
     offsets: list[int] = []
     while o < end:
@@ -451,7 +466,7 @@ def _decode_extensions(data: bytes, o: int, end: int) -> tuple[tuple[Extension, 
         if v + length > end:
             raise CodecError(f"extensions[{i}].len", o + 2,
                              f"length {length} runs past ar$pktsz ({end}) by {v + length - end}")
-        exts.append(_decode_extension(data, o, i, tc & 0x3FFF, bool(tc & COMPULSORY), v, length))
+        exts.append(_decode_extension(data, o, i, tc & 0x3FFF, bool(tc & COMPULSORY), v, length, plen))
         offsets.append(o)
         o = v + length
     return tuple(exts), tuple(offsets)
@@ -460,7 +475,8 @@ def _decode_extensions(data: bytes, o: int, end: int) -> tuple[tuple[Extension, 
 def decode(data: bytes) -> Packet:
     """Read one NHRP packet starting at its fixed header. Bytes after ar$pktsz are
     ignored; a bad checksum is reported in ``chksum_ok``, not raised. Everything else
-    that is not a readable IPv4 NHRP version 1 packet raises ``CodecError``."""
+    that is not a readable NHRP version 1 packet (IPv4 NBMA, IPv4 or IPv6 protocol
+    addresses) raises ``CodecError``."""
     data = bytes(data)
     n = len(data)
     if n < FIXED_LEN:
@@ -469,8 +485,9 @@ def decode(data: bytes) -> Packet:
         struct.unpack_from("!HH5sBHHHBBBB", data)
     if afn != AFN_IPV4:
         raise CodecError("ar$afn", 0, f"{afn}: only IPv4 NBMA addresses (1) are supported")
-    if pro_type != PRO_IPV4:
-        raise CodecError("ar$pro.type", 2, f"0x{pro_type:04x}: only IPv4 (0x0800) is supported")
+    plen = PROTO_LEN.get(pro_type)
+    if plen is None:
+        raise CodecError("ar$pro.type", 2, f"0x{pro_type:04x}: only IPv4 (0x0800) and IPv6 (0x86dd) are supported")
     if pktsz < FIXED_LEN + MANDATORY_LEN:
         raise CodecError("ar$pktsz", 10, f"{pktsz} is shorter than the fixed header and mandatory part")
     if pktsz > n:
@@ -485,10 +502,10 @@ def decode(data: bytes) -> Packet:
     if sstl:
         raise CodecError("ar$sstl", 19, f"0x{sstl:02x}: NBMA subaddresses are not supported")
     spl, dpl = data[20], data[21]
-    if spl not in (0, 4):
-        raise CodecError("src_proto_len", 20, f"{spl}: only IPv4 (4 or 0) is supported")
-    if dpl not in (0, 4):
-        raise CodecError("dst_proto_len", 21, f"{dpl}: only IPv4 (4 or 0) is supported")
+    if spl not in (0, plen):
+        raise CodecError("src_proto_len", 20, f"{spl}: ar$pro.type's addresses are {plen} (or 0)")
+    if dpl not in (0, plen):
+        raise CodecError("dst_proto_len", 21, f"{dpl}: ar$pro.type's addresses are {plen} (or 0)")
     a = FIXED_LEN + MANDATORY_LEN
     b, c, d = a + shtl, a + shtl + spl, a + shtl + spl + dpl
     if extoff and not d <= extoff <= pktsz:
@@ -508,8 +525,8 @@ def decode(data: bytes) -> Packet:
         payload = data[d:end]
     else:
         request_id = int.from_bytes(data[24:28], "big")
-        cies = _decode_cies(data, d, end, "cies")
-    exts, offsets = _decode_extensions(data, extoff, pktsz) if extoff else ((), ())
+        cies = _decode_cies(data, d, end, plen, "cies")
+    exts, offsets = _decode_extensions(data, extoff, pktsz, plen) if extoff else ((), ())
     return Packet(op_type, _addr(data[a:b]), _addr(data[b:c]), _addr(data[c:d]), flags, request_id,
                   cies, exts, hopcnt, version, error_code, error_offset, traffic_code, payload,
-                  pktsz, extoff, chksum, checksum_ok(data), offsets)
+                  pro_type, pktsz, extoff, chksum, checksum_ok(data), offsets)
