@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -118,3 +118,35 @@ def test_nbma_names_map_a_nat_to_its_public_address() -> None:
     names = topo.nbma_names()
     assert names[str(nat.iface(nat.public_iface).address.ip)] == "nat1"
     assert names[str(topo.nodes["spoke2"].nbma)] == "spoke2"
+
+
+def test_a_dual_stack_overlay_numbers_its_ipv6_addresses_as_the_ipv4_ones() -> None:
+    topo = spec.load(TOPOLOGIES / "hub_2spoke.yaml", {"ipv6": "true"})
+    hub, spoke2 = topo.nodes["hub1"], topo.nodes["spoke2"]
+    assert topo.dmvpn.tunnel_prefix6 == IPv6Network("fd00:255::/64")
+    assert (hub.tunnel6, spoke2.tunnel6) == (IPv6Address("fd00:255::1"), IPv6Address("fd00:255::12"))
+    assert spoke2.lan6 == IPv6Network("fd00:10:0:102::/64") and topo.lan_summary6 == IPv6Network("fd00:10::/48")
+    lan = spoke2.iface("spoke2_h")
+    assert (lan.address.ip, lan.address6) == (IPv4Address("10.1.2.1"), IPv6Interface("fd00:10:0:102::1/64"))
+    assert topo.nodes["spoke2_h"].iface("spoke2").address6 == IPv6Interface("fd00:10:0:102::10/64")
+    assert spoke2.iface("inet").address6 is None                # the NBMA stays IPv4
+    assert spec.load(TOPOLOGIES / "hub_2spoke.yaml").nodes["spoke2"].tunnel6 is None
+
+
+@pytest.mark.parametrize(("text", "path", "words"), [
+    ("dmvpn: {tunnel_prefix6: fd00:255::/120}", "dmvpn.tunnel_prefix6", "longer than /108"),
+    ("dmvpn: {tunnel_prefix6: 10.0.0.0/8}", "dmvpn.tunnel_prefix6", "not an IPv6 prefix"),
+    ("dmvpn: {tunnel_prefix6: fd00::/64}\naddressing: {lan6_pool: fd00::/56}", "addressing.lan6_pool",
+     "longer than /48"),
+])
+def test_bad_ipv6_addressing(text: str, path: str, words: str) -> None:
+    with pytest.raises(spec.SpecError) as ei:
+        spec.loads(f"name: x\n{text}\nhubs: {{hub1: {{}}}}\nspokes: {{spoke1: {{}}}}\n")
+    assert any(i.path == path and words in i.message for i in ei.value.issues), ei.value
+
+
+def test_dual_stack_lans_in_one_slash_24_are_refused() -> None:
+    with pytest.raises(spec.SpecError) as ei:
+        spec.loads("name: x\ndmvpn: {tunnel_prefix6: fd00::/64}\nhubs: {hub1: {lan: 10.0.0.0/28}}\n"
+                   "spokes: {spoke1: {lan: 10.0.0.16/28}}\n")
+    assert any(i.path == "spokes.spoke1.lan" and "share the IPv6 LAN" in i.message for i in ei.value.issues)

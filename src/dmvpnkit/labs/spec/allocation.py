@@ -5,7 +5,7 @@ addressed and recorded as a link."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any, Protocol
 
 from .model import Iface, Link
@@ -13,6 +13,21 @@ from .model import Iface, Link
 # The `addressing:` pools and what a spec that leaves one out gets.
 POOLS = {"nbma_pool": IPv4Network("172.16.0.0/16"), "private_pool": IPv4Network("192.168.0.0/16"),
          "lan_pool": IPv4Network("10.0.0.0/12")}
+POOLS6 = {"lan6_pool": IPv6Network("fd00:10::/48")}
+
+
+def twin6(v4: IPv4Address, net4: IPv4Network, net6: IPv6Network) -> IPv6Address:
+    """The IPv6 address numbered as `v4` is in `net4`, its host number's decimal digits
+    read as hex: 10.255.0.11 in 10.255.0.0/16 is fd00:255::11 in fd00:255::/64, as an
+    engineer reading a ladder would guess. Distinct hosts stay distinct."""
+    return net6.network_address + int(str(int(v4) - int(net4.network_address)), 16)
+
+
+def lan6_of(lan: IPv4Network, pool: IPv6Network) -> IPv6Network:
+    """A LAN's /64: the pool's /48 with the LAN's second and third octets as the subnet
+    ID, so 10.1.2.0/24 is fd00:10:0:102::/64 (two LANs in one /24 would share it)."""
+    subnet = (int(lan.network_address) >> 8) & 0xFFFF
+    return IPv6Network((int(pool.network_address) | subnet << 64, 64))
 
 
 class Report(Protocol):
@@ -61,11 +76,15 @@ class Wiring:
             self.report.err(path, f"duplicate address {addr}", f"already used at {self.used[addr]}")
         self.used[addr] = path
 
-    def link(self, a: str, b: str, net: IPv4Network, a_ip: IPv4Address, b_ip: IPv4Address, path: str) -> None:
+    def link(self, a: str, b: str, net: IPv4Network, a_ip: IPv4Address, b_ip: IPv4Address, path: str,
+             net6: IPv6Network | None = None) -> None:
+        """A link addressed from `net` (and in a dual-stack LAN from `net6`: each end the
+        twin of its IPv4 address)."""
         self.claim(a_ip, f"{path} ({a})")
         self.claim(b_ip, f"{path} ({b})")
-        self.ifaces.setdefault(a, []).append(Iface(b, IPv4Interface(f"{a_ip}/{net.prefixlen}"), b))
-        self.ifaces.setdefault(b, []).append(Iface(a, IPv4Interface(f"{b_ip}/{net.prefixlen}"), a))
+        for near, far, ip in ((a, b, a_ip), (b, a, b_ip)):
+            ip6 = IPv6Interface((twin6(ip, net, net6), 64)) if net6 is not None else None
+            self.ifaces.setdefault(near, []).append(Iface(far, IPv4Interface(f"{ip}/{net.prefixlen}"), far, ip6))
         self.links.append(Link(a, b, net))
 
     def uplink(self, node: str, spec: dict[str, Any], key: str, path: str) -> tuple[str, IPv4Address]:

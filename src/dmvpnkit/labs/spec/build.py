@@ -5,12 +5,12 @@ the link impairments applied, and the whole checked for clashes."""
 from __future__ import annotations
 
 import dataclasses
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Any
 
 from ..impairment import DIRECTIONS, Impairment, ImpairmentError
-from .allocation import POOLS, Allocator, Wiring
-from .model import Node, Topology
+from .allocation import POOLS, Allocator, Wiring, lan6_of, twin6
+from .model import Dmvpn, Node, Topology
 from .validation import NODE_KEYS, SECTIONS, SpecError, Validator
 
 # Where each role's automatic tunnel addresses start in dmvpn.tunnel_prefix. Peers:
@@ -30,10 +30,11 @@ def topology(doc: Any, source: str, params: dict[str, Any]) -> Topology:
     names = checks.names(router, sections)
     wiring = Wiring(checks, Allocator(pools), router, sections["nat"])
     summary = pools["lan_pool"] or POOLS["lan_pool"]
-    nodes = _Builder(checks, wiring, sections, names, dmvpn.tunnel_prefix).build(summary)
+    summary6 = checks.pools6(doc)["lan6_pool"] if dmvpn.tunnel_prefix6 is not None else None
+    nodes = _Builder(checks, wiring, sections, names, dmvpn, summary6).build(summary)
     topo = Topology(name=name, description=str(doc.get("description", "")), phase=phase,
                     dmvpn=dmvpn, lan_summary=summary, nodes=nodes, links=tuple(wiring.links),
-                    source=source, params=params)
+                    source=source, params=params, lan_summary6=summary6)
     if "ipsec" in doc:
         topo = dataclasses.replace(topo, ipsec=checks.ipsec(doc["ipsec"], names))
     if checks.issues:
@@ -46,12 +47,14 @@ class _Builder:
     peer (a LAN host just before its node)."""
 
     def __init__(self, checks: Validator, wiring: Wiring, sections: dict[str, dict[str, Any]],
-                 names: dict[str, str], tunnel_prefix: IPv4Network):
+                 names: dict[str, str], dmvpn: Dmvpn, lan_pool6: IPv6Network | None):
         self.checks = checks
         self.wiring = wiring
         self.sections = sections
         self.names = names
-        self.tunnel_prefix = tunnel_prefix
+        self.tunnel_prefix = dmvpn.tunnel_prefix
+        self.tunnel_prefix6 = dmvpn.tunnel_prefix6
+        self.lan_pool6 = lan_pool6       # None: IPv4 only
         self.nodes: dict[str, Node] = {}
 
     def build(self, summary: IPv4Network) -> dict[str, Node]:
@@ -83,18 +86,24 @@ class _Builder:
         spec = self.checks.mapping(spec, path, NODE_KEYS[role])
         iface, gw = self.wiring.uplink(n, spec, "nbma", path)
         tun = self._tunnel(path, spec, offset)
+        tun6 = None
         if tun is not None:
             self.wiring.claim(tun, f"{path}.tunnel")
+            if self.tunnel_prefix6 is not None:
+                tun6 = twin6(tun, self.tunnel_prefix, self.tunnel_prefix6)
         if role == "peer":
-            self.nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun)
+            self.nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun, tunnel6=tun6)
             return
         subnets = self.wiring.subnets
         lan = self.checks.prefix(spec["lan"], f"{path}.lan") if "lan" in spec else subnets.take("lan_pool", 24)
+        lan6 = None
         if lan is not None:
             subnets.reserve(lan)
+            lan6 = lan6_of(lan, self.lan_pool6) if self.lan_pool6 is not None else None
         nhs = self._nhs(path, spec) if role == "spoke" else ()
-        self._lan_host(n, path, spec, lan)
-        self.nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun, lan=lan, nhs=nhs)
+        self._lan_host(n, path, spec, lan, lan6)
+        self.nodes[n] = Node(n, role, gateway=gw, nbma_iface=iface, tunnel=tun, lan=lan, nhs=nhs,
+                             tunnel6=tun6, lan6=lan6)
 
     def _tunnel(self, path: str, spec: dict[str, Any], offset: int) -> IPv4Address | None:
         """The spec's tunnel address, or the role's next one in dmvpn.tunnel_prefix."""
@@ -121,8 +130,10 @@ class _Builder:
                 self.checks.err(f"{path}.nhs[{i}]", f"no hub named {h!r}", f"hubs: {', '.join(hubs) or 'none'}")
         return tuple(h for h in raw if h in hubs)
 
-    def _lan_host(self, n: str, path: str, spec: dict[str, Any], lan: IPv4Network | None) -> None:
-        """`<node>_h` on the node's LAN (unless `lan_host: false`): .1 the node, .10 the host."""
+    def _lan_host(self, n: str, path: str, spec: dict[str, Any], lan: IPv4Network | None,
+                  lan6: IPv6Network | None) -> None:
+        """`<node>_h` on the node's LAN (unless `lan_host: false`): .1 the node, .10 the
+        host (and in a dual-stack LAN ::1 and ::10)."""
         lan_host = spec.get("lan_host", True)
         if not isinstance(lan_host, bool):
             self.checks.err(f"{path}.lan_host", f"must be true or false, got {lan_host!r}")
@@ -135,7 +146,7 @@ class _Builder:
         if lan.num_addresses < 16:
             self.checks.err(f"{path}.lan", f"{lan} is too small for a LAN host", "use /28 or larger")
             return
-        self.wiring.link(n, h, lan, gw_ip, host_ip, f"{path}.lan")
+        self.wiring.link(n, h, lan, gw_ip, host_ip, f"{path}.lan", lan6)
         self.nodes[h] = Node(h, "host", gateway=gw_ip)
 
     def _impair(self, node: str, doc: Any, path: str) -> None:
@@ -177,4 +188,11 @@ class _Builder:
             for y in lans[i + 1:]:
                 if x.overlaps(y):
                     self.checks.err("lan", f"LAN prefixes {x} and {y} overlap")
+        by_lan6: dict[IPv6Network, IPv4Network] = {}
+        for member in nodes.values():
+            if member.lan6 is not None and member.lan is not None:
+                if (other := by_lan6.setdefault(member.lan6, member.lan)) != member.lan:
+                    self.checks.err(f"{member.role}s.{member.name}.lan",
+                                    f"{member.lan} and {other} would share the IPv6 LAN {member.lan6}",
+                                    "dual-stack LANs take their /64 from their /24: give each its own /24")
 

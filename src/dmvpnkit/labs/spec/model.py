@@ -4,7 +4,7 @@ between them, the DMVPN and IPsec settings. Every address is filled in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any
 
 from ..impairment import Impairment
@@ -17,6 +17,7 @@ class Iface:
     name: str                 # named after the node at the other end
     address: IPv4Interface
     peer: str
+    address6: IPv6Interface | None = None       # a LAN's, in a dual-stack overlay
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Node:
     tunnel: IPv4Address | None = None
     lan: IPv4Network | None = None
     nhs: tuple[str, ...] = ()               # hub names, in preference order
+    # ... and in a dual-stack overlay (dmvpn.tunnel_prefix6), their IPv6 twins:
+    tunnel6: IPv6Address | None = None
+    lan6: IPv6Network | None = None
     # NAT boxes only: the interface that masquerades
     public_iface: str | None = None
 
@@ -67,6 +71,8 @@ class Dmvpn:
     holdtime: int = 60
     tunnel_prefix: IPv4Network = IPv4Network("10.255.0.0/16")
     routing: str = "static"     # how LAN routes cross the overlay: ROUTING
+    # Set, the overlay is dual-stack: IPv6 tunnel and LAN addresses too (NBMA stays IPv4).
+    tunnel_prefix6: IPv6Network | None = None
 
 
 # static: configured per node (FRR: staticd); bgp: iBGP, the hub a route reflector;
@@ -102,6 +108,7 @@ class Topology:
     source: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     ipsec: Ipsec | None = None
+    lan_summary6: IPv6Network | None = None     # dual-stack: every LAN's IPv6 prefix is in it
 
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == role]
@@ -134,7 +141,7 @@ class Topology:
 def to_dict(topo: Topology) -> dict[str, Any]:
     """JSON-ready form, for lab.json and `lab status`."""
     def conv(v: Any) -> Any:
-        if isinstance(v, (IPv4Address, IPv4Interface, IPv4Network)):
+        if isinstance(v, (IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network)):
             return str(v)
         if isinstance(v, (list, tuple)):
             return [conv(x) for x in v]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Any
 
-from .allocation import POOLS
+from .allocation import POOLS, POOLS6
 from .model import ROUTING, Dmvpn, Ipsec
 
 # 13 characters leave room for the LAN host (`<node>_h`) within IFNAMSIZ (15).
@@ -18,7 +18,7 @@ SECTIONS = ("hub", "spoke", "nat", "peer")          # each under its plural: `hu
 _TOP_KEYS = {"name", "description", "phase", "dmvpn", "addressing", "router", "hubs", "spokes", "nats", "peers",
              "ipsec"}
 _IPSEC_KEYS = {"auth", "psk", "ike_proposals", "esp_proposals", "nodes"}
-_DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix", "routing"}
+_DMVPN_KEYS = {"network_id", "gre_key", "holdtime", "tunnel_prefix", "tunnel_prefix6", "routing"}
 NODE_KEYS = {
     "hub": {"nbma", "tunnel", "lan", "lan_host", "behind", "impair"},
     "spoke": {"nbma", "tunnel", "lan", "lan_host", "behind", "nhs", "impair"},
@@ -26,6 +26,12 @@ NODE_KEYS = {
     "peer": {"nbma", "tunnel", "impair"},
 }
 _DMVPN = Dmvpn()
+
+
+def _room6(tunnel_prefix: IPv4Network) -> int:
+    """The longest tunnel_prefix6 that holds every tunnel address's twin (`twin6`: its
+    host number's decimal digits read as hex)."""
+    return 128 - 4 * len(str(tunnel_prefix.num_addresses - 1))
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,18 @@ class Validator:
             self.err(path, f"not an IPv4 prefix: {v!r}", str(e))
             return None
 
+    def prefix6(self, v: Any, path: str, longest: int = 128) -> IPv6Network | None:
+        """An IPv6 prefix no longer than /`longest`."""
+        try:
+            net = IPv6Network(str(v), strict=True)
+        except ValueError as e:
+            self.err(path, f"not an IPv6 prefix: {v!r}", str(e))
+            return None
+        if net.prefixlen > longest:
+            self.err(path, f"{net} is longer than /{longest}", f"use a /{longest} or shorter")
+            return None
+        return net
+
     def address(self, v: Any, path: str) -> IPv4Address | None:
         try:
             return IPv4Address(str(v))
@@ -129,6 +147,9 @@ class Validator:
             holdtime=self.integer(d, "holdtime", "dmvpn", _DMVPN.holdtime, 1, 65535) or _DMVPN.holdtime,
             tunnel_prefix=tunnel_prefix or _DMVPN.tunnel_prefix,
             routing=self.routing(d.get("routing", _DMVPN.routing)),
+            tunnel_prefix6=self.prefix6(d["tunnel_prefix6"], "dmvpn.tunnel_prefix6",
+                                        _room6(tunnel_prefix or _DMVPN.tunnel_prefix))
+            if "tunnel_prefix6" in d else None,
         )
 
     def routing(self, v: Any) -> str:
@@ -138,8 +159,13 @@ class Validator:
         return str(v)
 
     def pools(self, doc: dict[str, Any]) -> dict[str, IPv4Network | None]:
-        a = self.mapping(doc.get("addressing"), "addressing", set(POOLS))
+        a = self.mapping(doc.get("addressing"), "addressing", set(POOLS) | set(POOLS6))
         return {k: self.prefix(a.get(k, default), f"addressing.{k}") for k, default in POOLS.items()}
+
+    def pools6(self, doc: dict[str, Any]) -> dict[str, IPv6Network | None]:
+        """The IPv6 pools (a dual-stack overlay's): each LAN's /64 is numbered in one."""
+        a = doc.get("addressing") if isinstance(doc.get("addressing"), dict) else {}
+        return {k: self.prefix6(a.get(k, default), f"addressing.{k}", 48) for k, default in POOLS6.items()}
 
     def router(self, doc: dict[str, Any]) -> str:
         router = doc.get("router", "inet")
