@@ -57,6 +57,23 @@ def test_spoke(hub2: spec.Topology, phase: int) -> None:
     assert not any("10.1.1.0/24" in ln for ln in static)        # never a route to its own LAN
 
 
+@pytest.mark.parametrize("phase", [1, 2, 3])
+def test_dual_stack_adds_the_ipv6_side(phase: int) -> None:
+    topo = spec.load(TOPO / "hub_2spoke.yaml", {"ipv6": "true"})
+    hub, spoke = (lines(frr.render(view(topo, topo.nodes[n], phase))) for n in ("hub1", "spoke1"))
+    assert {"ipv6 forwarding", "ipv6 nhrp network-id 1", "ipv6 nhrp holdtime 60", "ipv6 nhrp map multicast dynamic",
+            "ipv6 route fd00:10:0:101::/64 fd00:255::11", "ipv6 route fd00:10:0:102::/64 fd00:255::12"} <= hub
+    assert ("ipv6 nhrp redirect" in hub) == (phase == 3)
+    assert {"ipv6 nhrp nhs dynamic nbma 172.16.0.2", "ipv6 nhrp registration no-unique",
+            "ipv6 route fd00:10::/48 fd00:255::1", "ipv6 route fd00:255::/64 fd00:255::1"} <= spoke
+    assert ("ipv6 nhrp shortcut" in spoke) == (phase >= 2)
+    assert ("ipv6 route fd00:10:0:102::/64 fd00:255::12" in spoke) == (phase == 2)
+    assert not [ln for ln in lines(frr.render(view(TOPO_V4, TOPO_V4.nodes["hub1"], phase))) if "ipv6" in ln]
+
+
+TOPO_V4 = spec.load(TOPO / "hub_2spoke.yaml")
+
+
 def test_dual_hub_prefers_the_first_nhs() -> None:
     topo = spec.load(TOPO / "dual_hub.yaml")
     conf = frr.render(view(topo, topo.nodes["spoke1"], 3))
@@ -189,10 +206,12 @@ def check_sections(d: Path, hub2: spec.Topology) -> None:
     import subprocess
     bgp = spec.load(TOPO / "hub_2spoke.yaml", {"routing": "bgp"})
     ospf = spec.load(TOPO / "hub_2spoke.yaml", {"routing": "ospf"})
-    for topo, phase in ((hub2, 1), (hub2, 2), (hub2, 3), (bgp, 1), (bgp, 3), (ospf, 1), (ospf, 3)):
+    dual = spec.load(TOPO / "hub_2spoke.yaml", {"ipv6": "true"})
+    for topo, phase in ((hub2, 1), (hub2, 2), (hub2, 3), (bgp, 1), (bgp, 3), (ospf, 1), (ospf, 3), (dual, 2),
+                        (dual, 3)):
         for node in ("hub1", "spoke1"):
             text = frr.render(view(topo, topo.nodes[node], phase))
-            f = d / f"{node}{phase}{topo.dmvpn.routing}.conf"
+            f = d / f"{node}{phase}{topo.dmvpn.routing}{'6' if topo.dmvpn.tunnel_prefix6 else ''}.conf"
             f.write_text(text)
             f.chmod(0o644)
             owner = sections(text)

@@ -138,6 +138,7 @@ def test_a_dual_stack_overlay_numbers_its_ipv6_addresses_as_the_ipv4_ones() -> N
     ("dmvpn: {tunnel_prefix6: 10.0.0.0/8}", "dmvpn.tunnel_prefix6", "not an IPv6 prefix"),
     ("dmvpn: {tunnel_prefix6: fd00::/64}\naddressing: {lan6_pool: fd00::/56}", "addressing.lan6_pool",
      "longer than /48"),
+    ("dmvpn: {tunnel_prefix6: fd00::/64, routing: bgp}", "dmvpn.tunnel_prefix6", "routed statically only"),
 ])
 def test_bad_ipv6_addressing(text: str, path: str, words: str) -> None:
     with pytest.raises(spec.SpecError) as ei:

@@ -38,6 +38,23 @@ def test_ipv4_lab_turns_ipv6_off_on_each_interface_before_it_is_up(name: str) ->
     assert f"sysctl -qw net.ipv6.conf.{ups[0].ifname}.disable_ipv6=1" in underlay.commands(steps)
 
 
+def test_a_dual_stack_overlay_adds_the_ipv6_twins() -> None:
+    topo = spec.load(TOPO / "hub_2spoke.yaml", {"ipv6": "true"})
+    spoke = underlay.commands(underlay.plan(topo, topo.nodes["spoke1"]))
+    assert "sysctl -qw net.ipv6.conf.all.forwarding=1" in spoke
+    assert "ip addr add fd00:255::11/128 dev gre1 nodad" in spoke
+    assert "ip addr add fd00:10:0:101::1/64 dev spoke1_h nodad" in spoke
+    assert spoke.index("ip link add gre1 type gre key 42 ttl 64 dev inet") < spoke.index(
+        "ip addr add fd00:255::11/128 dev gre1 nodad")
+    host = underlay.commands(underlay.plan(topo, topo.nodes["spoke1_h"]))
+    assert "ip -6 route replace default via fd00:10:0:101::1" in host
+    assert "sysctl -qw net.ipv6.conf.all.forwarding=0" in host
+    only4 = spec.load(TOPO / "hub_2spoke.yaml")
+    v4 = underlay.commands(underlay.plan(only4, only4.nodes["spoke1"]))
+    assert "sysctl -qw net.ipv6.conf.gre1.disable_ipv6=0" in spoke
+    assert not [c for c in v4 if "fd00" in c or "ipv6.conf.all" in c or "disable_ipv6=0" in c]
+
+
 def test_lan_host_forwards_nothing_and_has_no_tunnel() -> None:
     topo = spec.load(TOPO / "hub_2spoke.yaml")
     steps = underlay.plan(topo, topo.nodes["spoke1_h"])

@@ -383,6 +383,10 @@ class Lab:
             for name, d in self.driver.drivers.items():
                 if reason := d.unimplemented.get("ospf-broadcast"):
                     raise Unimplemented(name, "OSPF in phase 2", reason)
+        if self.topo.dmvpn.tunnel_prefix6 is not None:
+            for name, d in self.driver.drivers.items():
+                if reason := d.unimplemented.get("ipv6"):
+                    raise Unimplemented(name, "IPv6 over the overlay", reason)
 
     def shut_out(self, spoke: str, hub: str) -> bool:
         """True when IKE between the two must fail: the topology gave them different credentials."""

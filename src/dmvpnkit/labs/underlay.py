@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -18,6 +18,7 @@ from .node import Node as LabNode
 from .spec import Node, Topology
 
 IPTABLES = "iptables-legacy"   # the UML kernel has no nft IPv4 tables
+IFA_F_NODAD = 0x02             # an IPv6 address usable at once (a lab has no duplicates to detect)
 IPTABLES_RESTORE = "iptables-legacy-restore"
 GRE_KEY = 0x2000               # key-present flag (GRE_KEY), big-endian on the wire as in the kernel
 GRE_TTL = 64
@@ -38,12 +39,12 @@ class Up:
 @dataclass(frozen=True)
 class Addr:
     ifname: str
-    address: IPv4Interface
+    address: IPv4Interface | IPv6Interface
 
 
 @dataclass(frozen=True)
 class DefaultRoute:
-    gateway: IPv4Address
+    gateway: IPv4Address | IPv6Address
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,21 @@ def plan(topo: Topology, node: Node) -> list[Step]:
     steps: list[Step] = [Sysctl("net/ipv4/ip_forward", "0" if node.role == "host" else "1"),
                          Sysctl("net/ipv4/conf/all/rp_filter", "0"),
                          Sysctl("net/ipv4/conf/default/rp_filter", "0"), Up("lo")]
+    if topo.dmvpn.tunnel_prefix6 is not None:
+        steps.append(Sysctl("net/ipv6/conf/all/forwarding", "0" if node.role == "host" else "1"))
     for iface in node.ifaces:
-        steps += [Ipv6(iface.name, False), Addr(iface.name, iface.address), Up(iface.name)]
-    if node.gateway is not None:
-        steps.append(DefaultRoute(node.gateway))
+        steps += [Ipv6(iface.name, iface.address6 is not None), Addr(iface.name, iface.address)]
+        if iface.address6 is not None:
+            steps.append(Addr(iface.name, iface.address6))
+        steps.append(Up(iface.name))
+    for gw in (node.gateway, node.gateway6):
+        if gw is not None:
+            steps.append(DefaultRoute(gw))
     if (node.is_dmvpn or node.role == "peer") and node.nbma_iface:
         # A peer's tunnel makes its kernel accept the GRE it gets.
-        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key), Ipv6(MGRE, False),
-                  Addr(MGRE, IPv4Interface(f"{node.tunnel}/32")), Up(MGRE),
+        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key), Ipv6(MGRE, node.tunnel6 is not None),
+                  Addr(MGRE, IPv4Interface(f"{node.tunnel}/32")),
+                  *([Addr(MGRE, IPv6Interface(f"{node.tunnel6}/128"))] if node.tunnel6 else []), Up(MGRE),
                   # The hub forwards spoke-to-spoke traffic out the interface it came in
                   # on; ICMP redirects there would race NHRP's own (Traffic Indication).
                   Sysctl(f"net/ipv4/conf/{MGRE}/send_redirects", "0"),
@@ -117,9 +125,12 @@ def apply(node: LabNode, steps: list[Step]) -> None:
         elif isinstance(s, Up):
             ipr.link("set", index=index(s.ifname), state="up")
         elif isinstance(s, Addr):
-            ipr.addr("add", index=index(s.ifname), address=str(s.address.ip), prefixlen=s.address.network.prefixlen)
+            v6 = {"flags": IFA_F_NODAD} if s.address.version == 6 else {}
+            ipr.addr("add", index=index(s.ifname), address=str(s.address.ip), prefixlen=s.address.network.prefixlen,
+                     **v6)
         elif isinstance(s, DefaultRoute):
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(s.gateway))
+            default = "::/0" if s.gateway.version == 6 else "0.0.0.0/0"
+            ipr.route("replace", dst=default, gateway=str(s.gateway))
         elif isinstance(s, Mgre):
             keys = {} if s.key is None else dict(gre_ikey=s.key, gre_okey=s.key, gre_iflags=GRE_KEY,
                                                  gre_oflags=GRE_KEY)
@@ -139,9 +150,9 @@ def commands(steps: list[Step], iptables: str = "iptables") -> list[str]:
         elif isinstance(s, Up):
             out.append(f"ip link set {s.ifname} up")
         elif isinstance(s, Addr):
-            out.append(f"ip addr add {s.address} dev {s.ifname}")
+            out.append(f"ip addr add {s.address} dev {s.ifname}" + (" nodad" if s.address.version == 6 else ""))
         elif isinstance(s, DefaultRoute):
-            out.append(f"ip route replace default via {s.gateway}")
+            out.append(("ip -6" if s.gateway.version == 6 else "ip") + f" route replace default via {s.gateway}")
         elif isinstance(s, Mgre):
             key = f" key {s.key}" if s.key is not None else ""
             out.append(f"ip link add {s.ifname} type gre{key} ttl {GRE_TTL} dev {s.link}")

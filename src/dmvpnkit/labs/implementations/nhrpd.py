@@ -106,6 +106,8 @@ class NhrpdDriver(Driver):
     name = "nhrpd"
     unimplemented: Mapping[str, str] = {
         "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
+        "ipv6": "its codec reads and writes IPv6 protocol addresses, but the daemon registers, resolves and "
+                "installs IPv4 only",
     }
     views = VIEWS
     ipsec_couplings = ("vici",)

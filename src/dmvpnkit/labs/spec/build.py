@@ -24,6 +24,7 @@ def topology(doc: Any, source: str, params: dict[str, Any]) -> Topology:
     checks = Validator(source)
     doc = checks.document(doc)
     name, phase, dmvpn = checks.name(doc), checks.phase(doc), checks.dmvpn(doc)
+    checks.dual_stack(dmvpn)
     pools = checks.pools(doc)
     router = checks.router(doc)
     sections = checks.sections(doc)
@@ -147,7 +148,7 @@ class _Builder:
             self.checks.err(f"{path}.lan", f"{lan} is too small for a LAN host", "use /28 or larger")
             return
         self.wiring.link(n, h, lan, gw_ip, host_ip, f"{path}.lan", lan6)
-        self.nodes[h] = Node(h, "host", gateway=gw_ip)
+        self.nodes[h] = Node(h, "host", gateway=gw_ip, gateway6=lan6.network_address + 1 if lan6 else None)
 
     def _impair(self, node: str, doc: Any, path: str) -> None:
         """`impair: {delay: 75, loss: 1, direction: both}` on a node: its uplink's default."""

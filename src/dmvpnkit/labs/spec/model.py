@@ -26,6 +26,7 @@ class Node:
     role: str
     ifaces: tuple[Iface, ...] = ()
     gateway: IPv4Address | None = None      # underlay default route
+    gateway6: IPv6Address | None = None     # a dual-stack LAN host's IPv6 default route
     # DMVPN nodes (hub, spoke) only:
     nbma_iface: str | None = None
     tunnel: IPv4Address | None = None

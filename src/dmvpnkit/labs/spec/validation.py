@@ -152,6 +152,11 @@ class Validator:
             if "tunnel_prefix6" in d else None,
         )
 
+    def dual_stack(self, dmvpn: Dmvpn) -> None:
+        if dmvpn.tunnel_prefix6 is not None and dmvpn.routing != "static":
+            self.err("dmvpn.tunnel_prefix6", f"a dual-stack overlay is routed statically only, not by {dmvpn.routing}",
+                     "routing: static, or no tunnel_prefix6")
+
     def routing(self, v: Any) -> str:
         if v not in ROUTING:
             self.err("dmvpn.routing", f"unknown routing {v!r}", f"one of: {', '.join(ROUTING)}")
@@ -164,7 +169,7 @@ class Validator:
 
     def pools6(self, doc: dict[str, Any]) -> dict[str, IPv6Network | None]:
         """The IPv6 pools (a dual-stack overlay's): each LAN's /64 is numbered in one."""
-        a = doc.get("addressing") if isinstance(doc.get("addressing"), dict) else {}
+        a = doc["addressing"] if isinstance(doc.get("addressing"), dict) else {}
         return {k: self.prefix6(a.get(k, default), f"addressing.{k}", 48) for k, default in POOLS6.items()}
 
     def router(self, doc: dict[str, Any]) -> str:
