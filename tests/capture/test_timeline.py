@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import ICMP, IP
+from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import GRE, CookedLinux, Ether
 from scapy.utils import wrpcap
 
@@ -169,3 +169,17 @@ def test_a_resent_request_pairs_with_its_reply(tmp_path: Path) -> None:
     (pair,) = tl.pairs()
     assert (pair.request.ts, pair.resends, pair.reply.ts) == (1.0, 1, 2.1)
     assert expect_reply(tl, tl.where(op="registration-request")[0]).ts == 2.1
+
+
+def test_ipv6_overlay_data_is_summarised(tmp_path: Path) -> None:
+    """IPv6 over the IPv4 NBMA: GRE protocol 0x86DD, summarised like IPv4's."""
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    inner = IPv6(src="fd00:10:0:101::10", dst="fd00:10:0:102::10") / ICMPv6EchoRequest()
+    p = Ether(src=SPOKE_MAC) / IP(src=SPOKE, dst=HUB) / GRE(key_present=1, key=42, proto=0x86DD) / inner
+    tcp = Ether(src=SPOKE_MAC) / IP(src=SPOKE, dst=HUB) / GRE(proto=0x86DD) / \
+        IPv6(src="fd00:255::11", dst="fd00:255::1") / TCP(sport=40000, dport=179)
+    wrpcap(str(tmp_path / "spoke1__inet.pcap"), [p, tcp])
+    echo, bgp = Timeline.from_dir(tmp_path)
+    assert echo.data == "icmp6 type 128 fd00:10:0:101::10>fd00:10:0:102::10" and echo.gre
+    assert echo.overlay == bytes(inner)
+    assert bgp.data == "tcp fd00:255::11>fd00:255::1 40000>179"

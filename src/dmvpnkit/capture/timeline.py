@@ -20,12 +20,12 @@ from ..nhrp.model import OP_NAMES, DecodeError, Message, Op, decode
 from . import pcap
 from .esp import EspError, Keyring
 
-GRE, ESP, UDP, ICMP, TCP, IPIP = 47, 50, 17, 1, 6, 4
+GRE, ESP, UDP, ICMP, TCP, IPIP, ICMPV6 = 47, 50, 17, 1, 6, 4, 58
 IKE_PORT, NATT_PORT = 500, 4500     # RFC 7296 2.23, RFC 3948
 IKE_EXCHANGES = {34: "IKE_SA_INIT", 35: "IKE_AUTH", 36: "CREATE_CHILD_SA", 37: "INFORMATIONAL"}
 OPAQUE_ESP = "esp spi="             # how an ESP packet we could not open is summarised
 MACS_FILE = "macs.json"         # written by the tap: "<node>__<iface>" -> the interface's MAC
-GRE_NHRP, GRE_IPV4 = 0x2001, 0x0800
+GRE_NHRP, GRE_IPV4, GRE_IPV6 = 0x2001, 0x0800, 0x86DD
 # Request op -> its reply op, for pairing by request ID.
 REPLY_OF = {Op.RESOLUTION_REQUEST: Op.RESOLUTION_REPLY, Op.REGISTRATION_REQUEST: Op.REGISTRATION_REPLY,
             Op.PURGE_REQUEST: Op.PURGE_REPLY}
@@ -47,7 +47,7 @@ class Event:
                                 # it could not be opened, data says why ("esp spi=... (no key)")
     encap: str = ""             # ESP-in-UDP (RFC 3948) as captured: "udp 4500>4500"
     gre: bool = False           # GRE (NHRP or overlay data), in the clear or inside ESP
-    overlay: bytes = b""        # the IPv4 packet GRE carried (overlay data), for its protocols (capture.bgp)
+    overlay: bytes = b""        # the IP packet GRE carried (overlay data), for its protocols (capture.bgp)
     pcap: str = ""              # the capture file it was read from, and its frame number
     frame: int = 0              # there (1-based over every frame of the file, as Wireshark counts)
 
@@ -114,13 +114,21 @@ def _jsonable(v: Any) -> Any:
 _ip = functools.lru_cache(maxsize=4096)(socket.inet_ntoa)   # lab captures see few addresses
 
 
+_ip6 = functools.lru_cache(maxsize=4096)(lambda raw: socket.inet_ntop(socket.AF_INET6, raw))
+
+
 def _inner_summary(ip: bytes) -> str:
-    if len(ip) < 20 or ip[0] >> 4 != 4:
+    """`icmp type 8 10.1.1.10>10.1.2.10`, `icmp6 type 128 fd00:10:0:101::10>...`, `tcp A>B 179>40000`."""
+    if len(ip) >= 40 and ip[0] >> 4 == 6:
+        # The next header of the fixed header only: the overlay's traffic (echo, TCP)
+        # carries no extension headers.
+        ihl, proto, pair = 40, ip[6], f"{_ip6(ip[8:24])}>{_ip6(ip[24:40])}"
+    elif len(ip) >= 20 and ip[0] >> 4 == 4:
+        ihl, proto, pair = (ip[0] & 0x0F) * 4, ip[9], f"{_ip(ip[12:16])}>{_ip(ip[16:20])}"
+    else:
         return f"ip? {len(ip)} bytes"
-    ihl, proto = (ip[0] & 0x0F) * 4, ip[9]
-    pair = f"{_ip(ip[12:16])}>{_ip(ip[16:20])}"
-    if proto == ICMP and len(ip) > ihl:
-        return f"icmp type {ip[ihl]} {pair}"
+    if proto in (ICMP, ICMPV6) and len(ip) > ihl:
+        return f"{'icmp' if proto == ICMP else 'icmp6'} type {ip[ihl]} {pair}"
     if proto in (UDP, TCP) and len(ip) >= ihl + 4:
         sport, dport = struct.unpack_from(">HH", ip, ihl)
         return f"{'udp' if proto == UDP else 'tcp'} {pair} {sport}>{dport}"
@@ -145,7 +153,7 @@ def _gre_event(base: dict[str, Any], body: bytes) -> Event:
             return Event(**base, nhrp=decode(gre[1]), raw=gre[1])
         except DecodeError as e:
             return Event(**base, error=str(e), raw=gre[1])
-    if gre[0] == GRE_IPV4:
+    if gre[0] in (GRE_IPV4, GRE_IPV6):
         return Event(**base, data=_inner_summary(gre[1]), overlay=gre[1])
     return Event(**base, data=f"gre proto 0x{gre[0]:04x}")
 
