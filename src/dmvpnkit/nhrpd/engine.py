@@ -30,6 +30,7 @@ are functions over it: ``registration``, ``resolution``, ``transit``, ``purge``,
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -57,7 +58,7 @@ from .events import (
     UnmapNeighbor,
 )
 from .faults import Fault
-from .state import Address, State, ipv4, ipv4_network
+from .state import Family, State
 
 
 class Engine:
@@ -116,7 +117,7 @@ class Engine:
                   "type": "local", "used": False, "interface": iface}]
         cache += [{"protocol": b.protocol, "nbma": b.nbma, "claimed_nbma": b.claimed_nbma,
                    "type": b.type, "used": False, "interface": iface}
-                  for b in sorted(state.bindings.values(), key=lambda b: Address(b.protocol))]
+                  for b in sorted(state.bindings.values(), key=lambda b: ipaddress.ip_address(b.protocol))]
         # The view's protocol says "registered" (labs.views), so not the configured
         # one before the NHS has answered: lab bring-up waits on it.
         nhs = [{"interface": iface, "fqdn": n.config.nbma, "nbma": n.config.nbma,
@@ -174,7 +175,7 @@ class Engine:
 
     def _nbma_changed(self, event: NbmaChanged) -> None:
         state, address = self._state, event.address
-        if ipv4(address) is None:
+        if Family(4).address(address) is None:      # NBMA addresses are IPv4 in both families
             state.log("error", "NbmaChanged with an address that is not IPv4", address=address)
             return
         if address == state.nbma:
@@ -202,9 +203,10 @@ class Engine:
     def _routes(self, event: Routes) -> None:
         state, learned = self._state, []
         for prefix, via in event.routes:
-            net = ipv4_network(prefix)
-            if net is None or ipv4(via) is None:
-                state.log("error", "Routes with a route that is not IPv4", prefix=prefix, via=via)
+            net = state.family.network(prefix)
+            if net is None or state.family.address(via) is None:
+                state.log("error", f"Routes with a route that is not IPv{state.family.version}", prefix=prefix,
+                          via=via)
                 continue
             learned.append(RouteConfig(net, via))
         state.routes = sorted((*state.config.routes, *learned), key=lambda r: -r.prefix.prefixlen)

@@ -3,19 +3,20 @@ Purge Requests, matching Purge Replies."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from . import error_indication
 from .codec import FLAG_N, Cie, Op, Packet
 from .faults import Fault
-from .state import HOST, ORIGINATED_HOPCNT, Address, Network, Nhs, State, host_len, ipv4
+from .state import ORIGINATED_HOPCNT, Nhs, State
 
 
 def withdraw(state: State, nhs: Nhs, no_reply: bool) -> None:
     """Purge our registration with ``nhs`` (a reply asked for unless ``no_reply``)."""
     rid = state.next_request_id()
     pkt = Packet(Op.PURGE_REQUEST, state.nbma, state.proto, nhs.protocol or state.proto,
-                 FLAG_N if no_reply else 0, rid, (Cie(0, HOST, 0, 0, 0, "", state.proto),),
+                 FLAG_N if no_reply else 0, rid, (Cie(0, state.family.host, 0, 0, 0, "", state.proto),),
                  state.close(()), state.hopcnt(ORIGINATED_HOPCNT))
     if not no_reply:
         state.purges.add(rid)
@@ -31,7 +32,7 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
         return
     # 5.2.5: "When a station receives an NHRP Purge Request, it MUST discard any
     # previously cached information that matches the information in the CIEs."
-    for cie in pkt.cies or (Cie(0, HOST, 0, 0, 0, "", pkt.src_proto),):
+    for cie in pkt.cies or (Cie(0, state.family.host, 0, 0, 0, "", pkt.src_proto),):
         _discard(state, src_nbma, pkt, cie)
     if pkt.flags & FLAG_N:
         return
@@ -49,11 +50,10 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
 def _discard(state: State, src_nbma: str, pkt: Packet, cie: Cie) -> None:
     """The bindings and shortcuts one CIE of a Purge Request covers."""
     proto = cie.client_proto or pkt.src_proto
-    ip = ipv4(proto)
-    if ip is None:
+    net = state.family.network(f"{proto}/{state.family.host_len(cie.prefix_length)}")
+    if net is None:
         return
-    net = Network(f"{ip}/{host_len(cie.prefix_length)}", strict=False)
-    for b in [b for b in state.bindings.values() if Address(b.protocol) in net]:
+    for b in [b for b in state.bindings.values() if ipaddress.ip_address(b.protocol) in net]:
         if b.type != "dynamic":
             continue
         if state.config.role == "hub" and pkt.src_proto != b.protocol \

@@ -22,14 +22,12 @@ from .codec import (
 from .faults import Fault
 from .state import (
     ANY_HOST,
-    HOST,
     NEIGHBOUR_HOPCNT,
     ORIGINATED_HOPCNT,
     RETRY_CAP,
     RETRY_FIRST,
     Nhs,
     State,
-    host_len,
     nat_seen,
 )
 
@@ -45,15 +43,15 @@ def _request(state: State, nhs: Nhs) -> Packet:
     if state.nat_extension():
         flags |= FLAG_NAT
         # FRR's layout: the NHS as we know it (0.0.0.0 while its address is unknown).
-        exts.append(NatAddress((Cie(0, HOST, state.config.mtu, 0, 0, nhs.config.nbma,
-                                    nhs.protocol or "0.0.0.0"),)))
+        exts.append(NatAddress((Cie(0, state.family.host, state.config.mtu, 0, 0, nhs.config.nbma,
+                                    nhs.protocol or state.family.unspecified),)))
     # 5.2.3: with U set "the prefix length MUST be 0xFF"; the NHC "uses its own
     # address as dst if the NHS is unknown" (FRR).
     # STALE_SOURCE_NBMA: sent from the new address (the kernel picks it), claiming the old one.
     src_nbma = state.config.nbma_address if state.has(Fault.STALE_SOURCE_NBMA) else state.nbma
     return Packet(Op.REGISTRATION_REQUEST, src_nbma, state.proto, nhs.protocol or state.proto,
                   flags, state.next_request_id(),
-                  (Cie(0, ANY_HOST if unique else HOST, state.config.mtu, state.config.holdtime),),
+                  (Cie(0, ANY_HOST if unique else state.family.host, state.config.mtu, state.config.holdtime),),
                   state.close(exts), state.hopcnt(NEIGHBOUR_HOPCNT))
 
 
@@ -197,7 +195,7 @@ def _register_cie(state: State, src_nbma: str, pkt: Packet, cie: Cie, unique: bo
         return nak(CieCode.INSUFFICIENT_RESOURCES, "refused once (fault switch)")
     if not protocol or not claimed:
         return nak(CieCode.ADMINISTRATIVELY_PROHIBITED, "no protocol or NBMA address")
-    if host_len(cie.prefix_length) != HOST:
+    if state.family.host_len(cie.prefix_length) != state.family.host:
         return nak(CieCode.ADMINISTRATIVELY_PROHIBITED, "only host registrations are accepted")
     if protocol == state.proto:
         return nak(CieCode.ADMINISTRATIVELY_PROHIBITED, "that is the NHS's own address")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from .codec import Cie, Extension, NatAddress, Op, Packet, ResponderAddress, UnknownExtension
 from .faults import Fault
-from .state import HOST, State
+from .state import State
 
 
 def responder_cie(state: State) -> Cie:
-    return Cie(0, HOST, state.config.mtu, state.config.holdtime, 0, state.nbma, state.proto)
+    return Cie(0, state.family.host, state.config.mtu, state.config.holdtime, 0, state.nbma, state.proto)
 
 
 def own_nat_cies(state: State) -> tuple[Cie, ...]:
     """Where we are seen, for a NAT extension of ours: only if an NHS told us (FRR)."""
-    return (Cie(0, HOST, state.config.mtu, 0, 0, state.nat_nbma, state.proto),) if state.nat_nbma else ()
+    return (Cie(0, state.family.host, state.config.mtu, 0, 0, state.nat_nbma, state.proto),) if state.nat_nbma else ()
 
 
 def extensions(state: State, src_nbma: str, pkt: Packet) -> tuple[Extension, ...]:
@@ -45,7 +45,7 @@ def _nat(state: State, src_nbma: str, pkt: Packet, ext: NatAddress) -> NatAddres
         # FRR/Cisco: the request's CIEs, then, when the source is NATed, one CIE
         # with the address we see it at for its protocol address.
         if src_nbma != pkt.src_nbma and pkt.src_proto:
-            return NatAddress((*ext.cies, Cie(0, HOST, state.config.mtu, 0, 0, src_nbma,
+            return NatAddress((*ext.cies, Cie(0, state.family.host, state.config.mtu, 0, 0, src_nbma,
                                               pkt.src_proto)), ext.compulsory)
         return ext
     # A responder tells where *it* is seen, if an NHS told it (FRR).

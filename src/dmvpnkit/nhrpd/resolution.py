@@ -28,14 +28,10 @@ from .events import MapNeighbor
 from .faults import Fault
 from .state import (
     ANY_HOST,
-    HOST,
     ORIGINATED_HOPCNT,
     RETRY_CAP,
-    Network,
     PendingResolution,
     State,
-    host_len,
-    ipv4,
     nat_seen,
 )
 
@@ -49,9 +45,9 @@ def resolve(state: State, target: str, reason: str) -> None:
     if state.config.role != "spoke":
         state.log("debug", "only spokes resolve", target=target)
         return
-    ip = ipv4(target)
+    ip = state.family.address(target)
     if ip is None:
-        state.log("error", "resolve: not an IPv4 address", target=target)
+        state.log("error", f"resolve: not an IPv{state.family.version} address", target=target)
         return
     target = str(ip)
     if state.own_prefix(target) is not None:
@@ -85,7 +81,7 @@ def resolve(state: State, target: str, reason: str) -> None:
         exts.append(NatAddress(replies.own_nat_cies(state)))
     # 5.2.1: the CIE offers our own binding, with the holding time it may be cached for.
     pkt = Packet(Op.RESOLUTION_REQUEST, state.nbma, state.proto, target, flags, rid,
-                 (Cie(0, ANY_HOST if state.config.unique else HOST, state.config.mtu,
+                 (Cie(0, ANY_HOST if state.config.unique else state.family.host, state.config.mtu,
                       state.config.holdtime),),
                  state.close(exts), state.hopcnt(ORIGINATED_HOPCNT))
     state.resolutions[rid] = PendingResolution(target, pkt, nhs.config.nbma, state.now)
@@ -158,7 +154,10 @@ def _shortcut(state: State, src_nbma: str, pkt: Packet, cie: Cie, r: PendingReso
     claimed = cie.client_nbma or rcie.client_nbma or src_nbma
     seen = nat_seen(pkt.extension(NatAddress), protocol)
     holding = cie.holding_time or state.config.holdtime
-    prefix = Network(f"{pkt.dst_proto}/{host_len(cie.prefix_length)}", strict=False)
+    prefix = state.family.network(f"{pkt.dst_proto}/{state.family.host_len(cie.prefix_length)}")
+    if prefix is None:
+        state.log("warning", "Resolution Reply for an address not of our family: ignored", target=pkt.dst_proto)
+        return
     if protocol == state.proto or state.own_prefix(protocol) is not None:
         state.log("warning", "Resolution Reply points at ourselves: ignored", target=r.target)
         return
@@ -186,7 +185,7 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
         # 5.2.2 NAK code 12: the responder has no binding for the address.
         state.log("info", "resolution for an unknown address: NAK", target=pkt.dst_proto,
                   src_proto=pkt.src_proto)
-        _answer(state, src_nbma, pkt, Cie(CieCode.NO_BINDING_EXISTS, HOST))
+        _answer(state, src_nbma, pkt, Cie(CieCode.NO_BINDING_EXISTS, state.family.host))
         return
     # 5.2.2: the CIE names us and the prefix our binding covers.
     _answer(state, src_nbma, pkt, Cie(0, plen, state.config.mtu, state.config.holdtime, 0,

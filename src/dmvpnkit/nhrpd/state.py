@@ -10,6 +10,7 @@ prefix). The engine dispatches a due timer on its kind.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from .config import Config, NhsConfig
 from .events import Action, AddRoute, DelRoute, Log, LogLevel, MapNeighbor, Send, UnmapNeighbor
 from .faults import Fault
 
-HOST = 32
 ANY_HOST = 0xFF             # CIE prefix length "the whole address" (5.2.1 with U set)
 ORIGINATED_HOPCNT = 64      # as FRR; 5.1 leaves the value to the sender
 NEIGHBOUR_HOPCNT = 1        # registrations and indications go one hop (as FRR)
@@ -29,8 +29,8 @@ RETRY_FIRST = 1.0           # seconds; doubles on each unanswered retry ...
 RETRY_CAP = 64.0            # ... up to this (FRR's nhrp_reg_timeout)
 REQUEST_ID_MAX = 0xFFFFFFFF
 
-Address = ipaddress.IPv4Address
-Network = ipaddress.IPv4Network
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 TimerKey: TypeAlias = tuple[str, Any]
 
 
@@ -74,23 +74,43 @@ class Shortcut:
     route: Network              # the kernel route's prefix: `prefix` (but under a fault)
 
 
-def host_len(plen: int) -> int:
-    """CIE prefix lengths 0 and >= 32 (0xFF) mean the whole address (5.2.0.1)."""
-    return HOST if plen == 0 or plen >= HOST else plen
+@dataclass(frozen=True, slots=True)
+class Family:
+    """The family of an engine's protocol addresses: IPv4, or IPv6 over the IPv4 NBMA.
+    An address of the other family is no address here."""
 
+    version: int                # 4 | 6
 
-def ipv4(text: str) -> Address | None:
-    try:
-        return Address(text)
-    except ValueError:
-        return None
+    @property
+    def host(self) -> int:
+        """A host's prefix length: 32 | 128."""
+        return 32 if self.version == 4 else 128
 
+    @property
+    def unspecified(self) -> str:
+        """The all-zeros address: what FRR puts for an NHS not yet known."""
+        return "0.0.0.0" if self.version == 4 else "::"
 
-def ipv4_network(text: str) -> Network | None:
-    try:
-        return Network(text, strict=False)
-    except ValueError:
-        return None
+    def host_len(self, plen: int) -> int:
+        """CIE prefix lengths 0 and beyond a host's (0xFF) mean the whole address (5.2.0.1)."""
+        return self.host if plen == 0 or plen >= self.host else plen
+
+    def address(self, text: str) -> Address | None:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        return ip if ip.version == self.version else None
+
+    def network(self, text: str) -> Network | None:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None
+        return net if net.version == self.version else None
+
+    def host_route(self, addr: str) -> Network | None:
+        return self.network(f"{addr}/{self.host}")
 
 
 def nat_seen(nat: NatAddress | None, protocol: str) -> str:
@@ -108,6 +128,7 @@ class State:
         self.now = now
         self.nbma = config.nbma_address
         self.proto = config.protocol_address
+        self.family = Family(config.version)
         self.nat_nbma = ""                       # our post-NAT address, as an NHS reported it
         self.out: list[Action] = []
         self.timers: dict[TimerKey, float] = {}
@@ -187,6 +208,7 @@ class State:
     def send(self, dst_nbma: str, pkt: Packet, once: frozenset[Fault] = frozenset()) -> None:
         """Encode ``pkt`` and send it; ``once``: the defects of the first Registration
         Reply (``first_reply``) or Request (``first_request``)."""
+        pkt = dataclasses.replace(pkt, pro_type=self.config.pro_type)     # this engine's family, always
         try:
             data = encode(defects.rewrite(pkt, once, self.nbma))
         except EncodeError as e:        # our bug, never the peer's: say so and carry on
@@ -214,8 +236,8 @@ class State:
         """The prefix length to answer with if ``addr`` is ours: our tunnel address
         (a host) or an address in one of our LAN prefixes."""
         if addr == self.proto:
-            return HOST
-        ip = ipv4(addr)
+            return self.family.host
+        ip = self.family.address(addr)
         if ip is None:
             return None
         return next((n.prefixlen for n in self.lan if ip in n), None)
@@ -226,7 +248,7 @@ class State:
         b = self.bindings.get(addr)
         if b is not None:
             return b.protocol, b.nbma
-        ip = ipv4(addr)
+        ip = self.family.address(addr)
         if ip is None:
             return None
         for r in self.routes:
@@ -289,10 +311,11 @@ class State:
         forever = self.has(Fault.IGNORE_HOLDTIME) or self.has(Fault.SHORTCUT_IGNORES_HOLDTIME)
         expires = None if forever else self.now + holding
         old = self.shortcuts.get(prefix)
-        route = Network(f"{target}/{HOST}") if self.has(Fault.SHORTCUT_HOST_ROUTE) else prefix
+        route = self.family.host_route(target) if self.has(Fault.SHORTCUT_HOST_ROUTE) else prefix
+        route = route or prefix
         self.shortcuts[prefix] = Shortcut(prefix, via, expires, route)
         # A host route to the next hop itself says nothing the neighbour entry does not.
-        if (old is None or old.via != via) and route != Network(f"{via}/{HOST}"):
+        if (old is None or old.via != via) and route != self.family.host_route(via):
             self.out.append(AddRoute(str(route), via))
         self.log("info", "shortcut installed", prefix=str(prefix), via=via, holding_time=holding)
         if expires is None:
@@ -306,7 +329,7 @@ class State:
         s = self.shortcuts.pop(prefix, None)
         self.cancel_timer(("shortcut", prefix))
         if s is not None:
-            if s.route != Network(f"{s.via}/{HOST}"):
+            if s.route != self.family.host_route(s.via):
                 self.out.append(DelRoute(str(s.route)))
             self.log("info", f"shortcut removed: {reason}", prefix=str(prefix), via=s.via)
 

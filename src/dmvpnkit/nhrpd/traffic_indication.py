@@ -6,17 +6,22 @@ from __future__ import annotations
 from . import resolution
 from .codec import Op, Packet
 from .faults import Fault
-from .state import NEIGHBOUR_HOPCNT, Address, Network, State
+import ipaddress
+
+from .state import NEIGHBOUR_HOPCNT, State
 
 INDICATION_INTERVAL = 15.0  # at most one Traffic Indication per (src /24, dst /24) per this
+AGGREGATE = {4: 24, 6: 64}  # ... or per (src /64, dst /64): the prefix length rate-limited as one
 INDICATION_PAYLOAD = 128    # bytes of the triggering packet carried (NFLOG range as FRR's docs)
 
 
-def _inner_addresses(packet: bytes) -> tuple[str, str] | None:
-    """(source, destination) of an IPv4 packet, None if it is not one."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
-        return None
-    return str(Address(packet[12:16])), str(Address(packet[16:20]))
+def _inner_addresses(packet: bytes, version: int) -> tuple[str, str] | None:
+    """(source, destination) of an IP packet of `version`, None if it is not one."""
+    if version == 4 and len(packet) >= 20 and packet[0] >> 4 == 4:
+        return str(ipaddress.IPv4Address(packet[12:16])), str(ipaddress.IPv4Address(packet[16:20]))
+    if version == 6 and len(packet) >= 40 and packet[0] >> 4 == 6:
+        return str(ipaddress.IPv6Address(packet[8:24])), str(ipaddress.IPv6Address(packet[24:40]))
+    return None
 
 
 def hairpin(state: State, packet: bytes) -> None:
@@ -26,16 +31,17 @@ def hairpin(state: State, packet: bytes) -> None:
     if state.has(Fault.SKIP_TRAFFIC_INDICATION):
         state.log("info", "Traffic Indication skipped (fault)")
         return
-    addrs = _inner_addresses(packet)
+    addrs = _inner_addresses(packet, state.family.version)
     if addrs is None:
-        state.log("info", "hairpinned packet is not IPv4: ignored", head=packet[:20].hex())
+        state.log("info", f"hairpinned packet is not IPv{state.family.version}: ignored", head=packet[:20].hex())
         return
     src, dst = addrs
     nh = state.next_hop(src)
     if nh is None:
         state.log("debug", "no spoke behind the hairpinned packet's source", src=src, dst=dst)
         return
-    key = (Network(f"{src}/24", strict=False), Network(f"{dst}/24", strict=False))
+    plen = AGGREGATE[state.family.version]
+    key = (ipaddress.ip_network(f"{src}/{plen}", strict=False), ipaddress.ip_network(f"{dst}/{plen}", strict=False))
     last = state.indications.get(key)
     if last is not None and state.now - last < INDICATION_INTERVAL:
         return
@@ -54,7 +60,7 @@ def hairpin(state: State, packet: bytes) -> None:
 
 
 def indication_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
-    addrs = _inner_addresses(pkt.payload)
+    addrs = _inner_addresses(pkt.payload, state.family.version)
     if state.config.role != "spoke" or not state.config.shortcut or addrs is None:
         state.log("info", "Traffic Indication ignored", src=src_nbma, shortcut=state.config.shortcut,
                   role=state.config.role)

@@ -18,7 +18,7 @@ from .codec import (
     ReverseTransit,
 )
 from .faults import Fault
-from .state import HOST, State
+from .state import State
 
 
 def forward(state: State, src_nbma: str, pkt: Packet, data: bytes, next_hop: tuple[str, str]) -> None:
@@ -68,4 +68,4 @@ def _nat(state: State, pkt: Packet, ext: NatAddress) -> NatAddress:
     b = state.bindings.get(proto) if proto else None
     if b is None or b.nbma == b.claimed_nbma:
         return ext
-    return NatAddress((Cie(0, HOST, state.config.mtu, 0, 0, b.nbma, proto),), ext.compulsory)
+    return NatAddress((Cie(0, state.family.host, state.config.mtu, 0, 0, b.nbma, proto),), ext.compulsory)
