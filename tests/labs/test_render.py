@@ -238,3 +238,18 @@ def test_nhrpd_under_a_routing_protocol(routing: str) -> None:
     static = spec.load(TOPO / "hub_2spoke.yaml")
     plain = view(static, static.nodes["spoke1"], 3)
     assert "--learn-routes" not in nhrpd.argv(plain, "python", "c", "s", "l") and nhrpd.link_routes(plain) == []
+
+
+def test_nhrpd_dual_stack_config_has_its_ipv6_side() -> None:
+    from dmvpnkit.nhrpd.config import Config
+    topo = spec.load(TOPO / "hub_2spoke.yaml", {"ipv6": "true"})
+    hub = Config.from_dict(nhrpd_driver.render(view(topo, topo.nodes["hub1"], 3))).ipv6
+    spoke = Config.from_dict(nhrpd_driver.render(view(topo, topo.nodes["spoke1"], 3))).ipv6
+    assert hub is not None and spoke is not None
+    assert (hub.protocol_address, [(str(r.prefix), r.via) for r in hub.routes]) == (
+        "fd00:255::1", [("fd00:10:0:101::/64", "fd00:255::11"), ("fd00:10:0:102::/64", "fd00:255::12")])
+    assert (spoke.protocol_address, spoke.nhs[0].protocol, spoke.nhs[0].nbma) == ("fd00:255::11", "fd00:255::1",
+                                                                                 "172.16.0.2")
+    routes = nhrpd_driver.static_routes(view(topo, topo.nodes["spoke1"], 3))
+    assert ("fd00:10::/48", "fd00:255::1", 20) in routes and ("10.0.0.0/12", "10.255.0.1", 20) in routes
+    assert "ipv6" not in nhrpd_driver.render(view(TOPO_V4, TOPO_V4.nodes["spoke1"], 3))

@@ -13,7 +13,11 @@
   FRR's zebra installs them) are handed to the engine as it changes them: re-read a
   moment after a route or nexthop notification, never on a timer (a hundred nodes
   polling their tables would starve a one-CPU lab kernel).
-- A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON.
+- A unix control socket answers `{"show": "cache"|"nhs"|"shortcuts"}` with JSON
+  (`"family": 6`: the IPv6 side's).
+- A dual-stack config (`ipv6`) runs a second engine for the IPv6 side over the same
+  tunnel: NHRP packets go to the engine of their ar$pro.type, hairpinned packets and
+  neighbour misses to the engine of their address family.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import signal
 import socket
 import struct
 import time
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,7 @@ from .ipsec import for_node as protection_for
 from .nflog import Nflog
 
 ETH_P_NHRP, ETH_P_IP = 0x2001, 0x0800
+PRO_IPV6 = b"\x86\xdd"      # ar$pro.type of an IPv6 side's NHRP packet
 GRE_KEY_PRESENT = 0x2000    # GRE flags: the key field follows (RFC 2890)
 NUD_INCOMPLETE, NUD_PERMANENT = 0x01, 0x80
 IFF_NOARP = 0x80
@@ -109,6 +114,7 @@ class LinuxNode:
         self.nhs_identity = {n.nbma: n.protocol for n in config.nhs}
         self.mapped: dict[str, str] = {}        # protocol -> NBMA of installed neighbours
         self.engine = eng.Engine(config, time.monotonic())
+        self.engine6 = eng.Engine(config.ipv6, time.monotonic()) if config.ipv6 is not None else None
         self.ipr = IPRoute()
         self.ifindex = self.ipr.link_lookup(ifname=config.interface)[0]
         self.nhrp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_NHRP))
@@ -127,7 +133,8 @@ class LinuxNode:
         # resolve itself (app_solicit) and never tries ARP on the tunnel.
         # An mGRE interface comes up NOARP (neighbours resolve to 0.0.0.0 at once, no miss
         # is ever reported); clear that so the kernel asks us instead.
-        self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"})
+        self._sysctl({"app_solicit": "1", "ucast_solicit": "0", "mcast_solicit": "0"},
+                     ("ipv4", "ipv6") if self.engine6 is not None else ("ipv4",))
         self.ipr.link("set", index=self.ifindex, flags=0, change=IFF_NOARP)
         self.learned: tuple[tuple[str, str], ...] = ()
         self.route_changes = route_changes() if learn_routes else None
@@ -156,9 +163,10 @@ class LinuxNode:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
-        self._apply(self.engine.handle(eng.Start(restarted=self.restarted)))
+        for engine in self.engines:
+            self._apply(engine.handle(eng.Start(restarted=self.restarted)))
         while self.running:
-            deadlines = [d for d in (self.engine.next_deadline(), self.learn_due) if d is not None]
+            deadlines = [d for d in (*(x.next_deadline() for x in self.engines), self.learn_due) if d is not None]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for key, _ in self.sel.select(timeout):
                 try:
@@ -168,10 +176,19 @@ class LinuxNode:
             if self.learn_due is not None and time.monotonic() >= self.learn_due:
                 self.learn_due = None
                 self._learn()
-            self._apply(self.engine.tick(time.monotonic()))
+            self.engine_now()
         self.stopping = True
-        self._apply(self.engine.handle(eng.Stop()))
+        for engine in self.engines:
+            self._apply(engine.handle(eng.Stop()))
         self._cleanup()
+
+    @property
+    def engines(self) -> tuple[eng.Engine, ...]:
+        return (self.engine,) if self.engine6 is None else (self.engine, self.engine6)
+
+    def _engine(self, version: int) -> eng.Engine:
+        """The engine of an address family; IPv4's for anything else (it logs and ignores it)."""
+        return self.engine6 if version == 6 and self.engine6 is not None else self.engine
 
     def _stop(self) -> None:
         self.running = False
@@ -184,13 +201,14 @@ class LinuxNode:
         if len(addr) > 2 and addr[2] == socket.PACKET_OUTGOING:
             return
         self.engine_now()
-        self._apply(self.engine.handle(eng.PacketIn(src_nbma=src, data=data)))
+        version = 6 if data[2:4] == PRO_IPV6 else 4     # ar$pro.type; a runt goes to IPv4's, which says so
+        self._apply(self._engine(version).handle(eng.PacketIn(src_nbma=src, data=data)))
 
     def _on_nflog(self) -> None:
         assert self.nflog is not None
         for packet in self.nflog.packets():
             self.engine_now()
-            self._apply(self.engine.handle(eng.Hairpin(packet=packet)))
+            self._apply(self._engine(packet[0] >> 4 if packet else 4).handle(eng.Hairpin(packet=packet)))
 
     def _on_multicast(self) -> None:
         assert self.mcast is not None
@@ -198,13 +216,14 @@ class LinuxNode:
             self.engine_now()
             self._apply(self.engine.handle(eng.Multicast(packet=packet)))
 
-    def _sysctl(self, values: dict[str, str]) -> None:
-        for key, value in values.items():
-            path = Path(f"/proc/sys/net/ipv4/neigh/{self.config.interface}/{key}")
-            try:
-                path.write_text(value)
-            except OSError as e:
-                log.warning("cannot set %s: %s", path, e)
+    def _sysctl(self, values: dict[str, str], families: tuple[str, ...]) -> None:
+        for family in families:
+            for key, value in values.items():
+                path = Path(f"/proc/sys/net/{family}/neigh/{self.config.interface}/{key}")
+                try:
+                    path.write_text(value)
+                except OSError as e:
+                    log.warning("cannot set %s: %s", path, e)
 
     def _on_netlink(self) -> None:
         events = self.events.drain()
@@ -216,11 +235,13 @@ class LinuxNode:
                 link = self.ipr.link_lookup(ifname=self.nbma_interface)
                 if link and msg.get("index") == link[0]:
                     self.engine_now()
-                    self._apply(self.engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
+                    for engine in self.engines:
+                        self._apply(engine.handle(eng.NbmaChanged(address=msg.get_attr("IFA_ADDRESS"))))
             elif (event in ("RTM_GETNEIGH", "RTM_NEWNEIGH") and msg.get("ifindex") == self.ifindex
                   and msg.get("state", 0) & NUD_INCOMPLETE and msg.get_attr("NDA_DST")):
                 self.engine_now()
-                self._apply(self.engine.handle(eng.Resolve(target=msg.get_attr("NDA_DST"))))
+                target = msg.get_attr("NDA_DST")
+                self._apply(self._engine(ip_address(target).version).handle(eng.Resolve(target=target)))
 
     def _on_route_change(self) -> None:
         assert self.route_changes is not None
@@ -251,7 +272,7 @@ class LinuxNode:
             try:
                 req = json.loads(conn.recv(65536) or b"{}")
                 what = req.get("show")
-                views = self.engine.views()
+                views = self._engine(req.get("family", 4)).views()
                 reply: Any = views[what] if what in views else {"error": f"unknown view {what!r}",
                                                                   "views": sorted(views)}
             except (ValueError, OSError) as e:
@@ -259,8 +280,9 @@ class LinuxNode:
             conn.sendall(json.dumps(reply).encode() + b"\n")
 
     def engine_now(self) -> None:
-        """Timers due before this input fire first: the engine sees time in order."""
-        self._apply(self.engine.tick(time.monotonic()))
+        """Timers due before this input fire first: the engines see time in order."""
+        for engine in self.engines:
+            self._apply(engine.tick(time.monotonic()))
 
     # ------------------------------------------------------------ outputs
     def _apply(self, actions: list[Any]) -> None:
@@ -286,23 +308,24 @@ class LinuxNode:
         elif isinstance(a, eng.MapNeighbor):
             if self.protection is not None and self.protection.protect_shortcuts:
                 self.protection.ensure(a.nbma, a.protocol)
-            self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT)
+            self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT,
+                           family=_family(a.protocol))
             self.mapped[a.protocol] = a.nbma
         elif isinstance(a, eng.UnmapNeighbor):
-            self.ipr.neigh("del", dst=a.protocol, ifindex=self.ifindex)
+            self.ipr.neigh("del", dst=a.protocol, ifindex=self.ifindex, family=_family(a.protocol))
             nbma = self.mapped.pop(a.protocol, None)
             # A stopping node leaves its SAs to charon: closing them would blackhole the
             # far end's shortcut until it expires (its charon hears of it, its NHRP not).
             if self.protection is not None and nbma and nbma not in self.mapped.values() and not self.stopping:
                 self.protection.release(nbma)
         elif isinstance(a, eng.AddRoute):
-            net = IPv4Network(a.prefix, strict=False)
-            self.ipr.route("replace", dst=str(net), gateway=a.via, oif=self.ifindex, flags=4,  # RTNH_F_ONLINK
-                           proto=4, priority=10)
-            self.routes.add(str(net))
+            net = str(ip_network(a.prefix, strict=False))
+            self.ipr.route("replace", dst=net, gateway=a.via, oif=self.ifindex, flags=4,  # RTNH_F_ONLINK
+                           proto=4, priority=10, family=_family(a.via))
+            self.routes.add(net)
         elif isinstance(a, eng.DelRoute):
-            gone = str(IPv4Network(a.prefix, strict=False))
-            self.ipr.route("del", dst=gone, oif=self.ifindex, priority=10)
+            gone = str(ip_network(a.prefix, strict=False))
+            self.ipr.route("del", dst=gone, oif=self.ifindex, priority=10, family=_family(gone.split("/")[0]))
             self.routes.discard(gone)
         elif isinstance(a, eng.FlushRoutes):
             self._flush_tunnel_routes()
@@ -346,7 +369,7 @@ class LinuxNode:
             self.protection.fail_closed(False)
         for net in list(self.routes):
             try:
-                self.ipr.route("del", dst=net, oif=self.ifindex, priority=10)
+                self.ipr.route("del", dst=net, oif=self.ifindex, priority=10, family=_family(net.split("/")[0]))
             except OSError:
                 pass
         for s in (self.nhrp, self.control, self.events, self.route_changes):
@@ -358,12 +381,16 @@ class LinuxNode:
         self.ipr.close()
 
 
-def query(control: Path, what: str, timeout: float = 5.0) -> Any:
-    """Ask a running node for one of its views."""
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if ip_address(addr).version == 6 else socket.AF_INET
+
+
+def query(control: Path, what: str, timeout: float = 5.0, family: int = 4) -> Any:
+    """Ask a running node for one of its views (`family` 6: its IPv6 side's)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(control))
-        s.sendall(json.dumps({"show": what}).encode())
+        s.sendall(json.dumps({"show": what, "family": family}).encode())
         buf = b""
         while not buf.endswith(b"\n"):
             chunk = s.recv(65536)

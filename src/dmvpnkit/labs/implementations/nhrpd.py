@@ -60,6 +60,14 @@ def render(v: DmvpnView, faults: list[str] | None = None, ipsec: dict[str, str] 
     else:
         cfg["nhs"] = [{"nbma": str(h.nbma), "protocol": str(h.protocol)} for h in v.nhs]
         cfg["shortcut"] = v.shortcut
+    if v.ipv6 is not None:      # the daemon's second engine
+        six = v.ipv6
+        cfg["ipv6"] = {"protocol_address": str(six.tunnel_address), "lan_prefixes": [str(p) for p in six.lan_prefixes]}
+        if v.role == "hub":
+            cfg["ipv6"]["routes"] = [{"prefix": str(r.prefix), "via": str(r.via)} for r in six.routes
+                                     if r.kind == "spoke-lan"]
+        else:
+            cfg["ipv6"]["nhs"] = [str(p) for p in six.nhs]
     return cfg
 
 
@@ -79,7 +87,9 @@ def argv(v: DmvpnView, python: str, config: str, control: str, log: str) -> list
 def static_routes(v: DmvpnView) -> list[tuple[str, str, int]]:
     """(prefix, via, metric) onlink on the tunnel: the view's routes, which FRR's staticd
     gets from its config; this driver installs them before the node starts."""
-    return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for r in v.routes if r.via is not None]
+    six = v.ipv6.routes if v.ipv6 is not None else ()
+    return [(str(r.prefix), str(r.via), 20 + 10 * r.preference) for routes in (v.routes, six) for r in routes
+            if r.via is not None]
 
 
 def tunnel_address(v: DmvpnView) -> tuple[str, int] | None:
