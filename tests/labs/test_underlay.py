@@ -44,8 +44,11 @@ def test_a_dual_stack_overlay_adds_the_ipv6_twins() -> None:
     assert "sysctl -qw net.ipv6.conf.all.forwarding=1" in spoke
     assert "ip addr add fd00:255::11/128 dev gre1 nodad" in spoke
     assert "ip addr add fd00:10:0:101::1/64 dev spoke1_h nodad" in spoke
-    assert spoke.index("ip link add gre1 type gre key 42 ttl 64 dev inet") < spoke.index(
-        "ip addr add fd00:255::11/128 dev gre1 nodad")
+    order = [spoke.index(c) for c in ("ip link add gre1 type gre key 42 ttl 64 dev inet",
+                                      "sysctl -qw net.ipv6.conf.gre1.addr_gen_mode=1",
+                                      "sysctl -qw net.ipv6.conf.gre1.disable_ipv6=0",
+                                      "ip addr add fd00:255::11/128 dev gre1 nodad")]
+    assert order == sorted(order)
     host = underlay.commands(underlay.plan(topo, topo.nodes["spoke1_h"]))
     assert "ip -6 route replace default via fd00:10:0:101::1" in host
     assert "sysctl -qw net.ipv6.conf.all.forwarding=0" in host

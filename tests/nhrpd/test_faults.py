@@ -410,6 +410,12 @@ def test_wrong_afn_once() -> None:
     _dropped_and_resent(net, error_indication=True)
 
 
+def test_wrong_pro_type_once() -> None:
+    net = _spoiled(Fault.WRONG_PRO_TYPE_ONCE, "afn")    # the family fields: ar$pro.type 0x86DD, IPv4 addresses
+    assert net.sent("hub1", Op.REGISTRATION_REPLY)[0].data[2:4] == b"\x86\xdd"
+    _dropped_and_resent(net, error_indication=True)
+
+
 def test_zero_hopcnt_once() -> None:
     net = _spoiled(Fault.ZERO_HOPCNT_ONCE, "hopcnt")
     assert len(_resent(net)) == 1           # a reply that ends here is not forwarded: accepted

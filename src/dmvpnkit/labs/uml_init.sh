@@ -14,8 +14,11 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 # host's /lib/modules is never written.
 rel=$(uname -r)
 mkdir -p /run/dk-modules/lib/modules && ln -s "/usr/lib/uml/modules/$rel" "/run/dk-modules/lib/modules/$rel"
+# IPv6 off on every interface unless a dual-stack lab turns it on (underlay.plan): an
+# IPv4 lab sends no router solicitations or MLD reports.
+modprobe -d /run/dk-modules ipv6 disable_ipv6=1 || echo "dmvpnkit-init: modprobe ipv6 failed" >&2
 modprobe -d /run/dk-modules -a veth ip_gre esp4 xfrm_user af_key nfnetlink_log xt_NFLOG \
-    nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_hashlimit xt_conntrack sch_netem \
+    nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_hashlimit xt_conntrack sch_netem ip6table_filter \
     || echo "dmvpnkit-init: modprobe failed" >&2
 # The kernel loads what it finds missing (ESP's gcm(aes), authenc, ...) on demand by
 # calling /proc/sys/kernel/modprobe: point that at the same private tree.

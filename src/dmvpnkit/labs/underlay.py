@@ -20,6 +20,7 @@ from .spec import Node, Topology
 IPTABLES = "iptables-legacy"   # the UML kernel has no nft IPv4 tables
 IFA_F_NODAD = 0x02             # an IPv6 address usable at once (a lab has no duplicates to detect)
 IPTABLES_RESTORE = "iptables-legacy-restore"
+IP6TABLES_RESTORE = "ip6tables-legacy-restore"
 GRE_KEY = 0x2000               # key-present flag (GRE_KEY), big-endian on the wire as in the kernel
 GRE_TTL = 64
 MGRE = "gre1"
@@ -96,9 +97,15 @@ def plan(topo: Topology, node: Node) -> list[Step]:
             steps.append(DefaultRoute(gw))
     if (node.is_dmvpn or node.role == "peer") and node.nbma_iface:
         # A peer's tunnel makes its kernel accept the GRE it gets.
-        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key), Ipv6(MGRE, node.tunnel6 is not None),
-                  Addr(MGRE, IPv4Interface(f"{node.tunnel}/32")),
-                  *([Addr(MGRE, IPv6Interface(f"{node.tunnel6}/128"))] if node.tunnel6 else []), Up(MGRE),
+        steps += [Mgre(MGRE, node.nbma_iface, topo.dmvpn.gre_key), Addr(MGRE, IPv4Interface(f"{node.tunnel}/32"))]
+        if node.tunnel6 is not None:
+            # FRR 8.4's nhrpd takes the interface's shortest IPv6 prefix and wants a host
+            # one: no link-local /64s (addr_gen_mode none, set before IPv6 is on).
+            steps += [Sysctl(f"net/ipv6/conf/{MGRE}/addr_gen_mode", "1"), Ipv6(MGRE, True),
+                      Addr(MGRE, IPv6Interface(f"{node.tunnel6}/128"))]
+        else:
+            steps.append(Ipv6(MGRE, False))
+        steps += [Up(MGRE),
                   # The hub forwards spoke-to-spoke traffic out the interface it came in
                   # on; ICMP redirects there would race NHRP's own (Traffic Indication).
                   Sysctl(f"net/ipv4/conf/{MGRE}/send_redirects", "0"),
@@ -161,17 +168,17 @@ def commands(steps: list[Step], iptables: str = "iptables") -> list[str]:
     return out
 
 
-def add_rules(node: LabNode, rules: Sequence[Sequence[str]], scratch: Path) -> None:
+def add_rules(node: LabNode, rules: Sequence[Sequence[str]], scratch: Path, ipv6: bool = False) -> None:
     """Append iptables rules (`-t TABLE` first where not filter) with one
-    iptables-restore, not one iptables per rule (~0.2 s each in the UML lab kernel).
-    The rules file is kept in `scratch`, the node's directory."""
+    iptables-restore (`ipv6`: ip6tables-restore), not one iptables per rule (~0.2 s
+    each in the UML lab kernel). The rules file is kept in `scratch`, the node's directory."""
     tables: dict[str, list[str]] = {}
     for rule in map(list, rules):
         table, args = (rule[1], rule[2:]) if rule[:1] == ["-t"] else ("filter", rule)
         tables.setdefault(table, []).append(shlex.join(args))
-    path = scratch / "iptables.rules"
+    path = scratch / ("ip6tables.rules" if ipv6 else "iptables.rules")
     path.write_text("".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items()))
-    node.run([IPTABLES_RESTORE, "--noflush", str(path)])
+    node.run([IP6TABLES_RESTORE if ipv6 else IPTABLES_RESTORE, "--noflush", str(path)])
 
 
 def configure(topo: Topology, node: LabNode) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .codec import FIXED_LEN, Packet, checksum
+from .codec import FIXED_LEN, PRO_IPV4, PRO_IPV6, Packet, checksum
 from .faults import Fault
 
 # The switches that act on the first Registration Reply (see ``State.first_reply``);
@@ -23,7 +23,7 @@ from .faults import Fault
 # outer source, IPSEC_REGISTER_IN_CLEAR_ONCE on its protection (``Send.clear``), the
 # others on its bytes (``mangle``).
 ONCE = frozenset({Fault.BAD_CHECKSUM_ONCE, Fault.GARBLED_ONCE, Fault.PKTSZ_PADDING_ONCE,
-                  Fault.WRONG_VERSION_ONCE, Fault.WRONG_AFN_ONCE, Fault.ZERO_HOPCNT_ONCE,
+                  Fault.WRONG_VERSION_ONCE, Fault.WRONG_AFN_ONCE, Fault.WRONG_PRO_TYPE_ONCE, Fault.ZERO_HOPCNT_ONCE,
                   Fault.REFUSE_REGISTRATION_ONCE, Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE,
                   Fault.IPSEC_REGISTER_IN_CLEAR_ONCE})
 # The switches that act on the first Registration Request (see ``State.first_request``),
@@ -57,6 +57,9 @@ def mangle(data: bytes, once: frozenset[Fault]) -> bytes:
     out = bytearray(data)
     if Fault.WRONG_AFN_ONCE in once:
         out[0:2] = WRONG_AFN.to_bytes(2, "big")
+    if Fault.WRONG_PRO_TYPE_ONCE in once:       # the addresses stay as they are
+        other = PRO_IPV4 if int.from_bytes(out[2:4], "big") == PRO_IPV6 else PRO_IPV6
+        out[2:4] = other.to_bytes(2, "big")
     if Fault.ZERO_HOPCNT_ONCE in once:
         out[9] = 0
     if Fault.WRONG_VERSION_ONCE in once:

@@ -42,6 +42,7 @@ class Fault(enum.Enum):
     PKTSZ_PADDING_ONCE = "pktsz-padding-once"      # the first Registration Reply has 4 octets after ar$pktsz
     WRONG_VERSION_ONCE = "wrong-version-once"      # the first Registration Reply has ar$op.version 2
     WRONG_AFN_ONCE = "wrong-afn-once"              # the first Registration Reply has ar$afn 2 (IPv6), not 1
+    WRONG_PRO_TYPE_ONCE = "wrong-pro-type-once"    # the first Registration Reply names the other family's ar$pro.type
     ZERO_HOPCNT_ONCE = "zero-hopcnt-once"          # the first Registration Reply has ar$hopcnt 0
     REFUSE_REGISTRATION_ONCE = "refuse-registration-once"  # the first Registration Reply is a NAK (code 5)
     REPLY_FROM_TUNNEL_ADDRESS_ONCE = "reply-from-tunnel-address-once"  # outer source: the tunnel, not NBMA, address

@@ -51,10 +51,15 @@ MUTATIONS = {
 NFLOG_GROUP = 1
 # The hub logs hairpinned packets to NFLOG; nhrpd turns them into Traffic Indications.
 # Rate limited per source/destination /24 pair, as FRR's documentation recommends.
-REDIRECT_RULE = ["-A", "FORWARD", "-i", "gre1", "-o", "gre1", "-m", "hashlimit", "--hashlimit-upto",
-                 "4/minute", "--hashlimit-burst", "1", "--hashlimit-mode", "srcip,dstip",
-                 "--hashlimit-srcmask", "24", "--hashlimit-dstmask", "24", "--hashlimit-name",
-                 "loglimit-0", "-j", "NFLOG", "--nflog-group", str(NFLOG_GROUP), "--nflog-size", "128"]
+def _redirect_rule(mask: int, name: str) -> list[str]:
+    return ["-A", "FORWARD", "-i", "gre1", "-o", "gre1", "-m", "hashlimit", "--hashlimit-upto",
+            "4/minute", "--hashlimit-burst", "1", "--hashlimit-mode", "srcip,dstip",
+            "--hashlimit-srcmask", str(mask), "--hashlimit-dstmask", str(mask), "--hashlimit-name",
+            name, "-j", "NFLOG", "--nflog-group", str(NFLOG_GROUP), "--nflog-size", "128"]
+
+
+REDIRECT_RULE = _redirect_rule(24, "loglimit-0")
+REDIRECT_RULE6 = _redirect_rule(64, "loglimit6-0")     # ip6tables: per /64 pair, the same group
 
 # Multicast sent into the tunnel is handed to nhrpd (which unicasts a copy to every
 # registered spoke) and dropped, as the kernel cannot send it on an mGRE interface.
@@ -138,6 +143,12 @@ def daemons_file(node: str, routing: str = "static") -> str:
 def node_rules(v: DmvpnView) -> list[list[str]]:
     """What start() adds to a node's iptables: multicast to nhrpd, a phase 3 hub's redirect log."""
     return (MCAST_RULES if v.multicast else []) + ([REDIRECT_RULE] if v.redirect else [])
+
+
+def node_rules6(v: DmvpnView) -> list[list[str]]:
+    """A dual-stack phase 3 hub's ip6tables: its IPv6 hairpins to the same NFLOG group
+    (FRR's nhrpd reads the family from each packet)."""
+    return [REDIRECT_RULE6] if v.redirect and v.ipv6 is not None else []
 
 
 def binaries(variables: Mapping[str, str]) -> Path:
@@ -256,8 +267,11 @@ class FrrDriver(Driver):
         """
         nodes = self.nodes
         for name in nodes:
-            if "nhrpd" in self.daemons and (rules := node_rules(self.setup.view(name))):
-                add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
+            if "nhrpd" in self.daemons:
+                v = self.setup.view(name)
+                for rules, six in ((node_rules(v), False), (node_rules6(v), True)):
+                    if rules:
+                        add_rules(self.backend.node(name), rules, self.dir / "nodes" / name, ipv6=six)
             # FRR drops to the frr user (root is not in its vty group): it must own
             # its run directory and the node directory it logs into.
             for d in (RUN_DIR, RUN_DIR / self.pathspace(name), self.dir / "nodes" / name):

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import __version__
-from .frr import IMAGE_IPTABLES, MCAST_NFLOG_GROUP, NFLOG_GROUP, FrrRouting, node_rules
+from .frr import IMAGE_IPTABLES, MCAST_NFLOG_GROUP, NFLOG_GROUP, FrrRouting, node_rules, node_rules6
 from ..procs import kill_all
 from ..underlay import MGRE, add_rules
 from ..views import CacheEntry, NhsEntry, Shortcut
@@ -116,8 +116,6 @@ class NhrpdDriver(Driver):
     name = "nhrpd"
     unimplemented: Mapping[str, str] = {
         "purge-resolvers": "the NHS does not purge stations that resolved a binding that has since moved",
-        "ipv6": "its codec reads and writes IPv6 protocol addresses, but the daemon registers, resolves and "
-                "installs IPv4 only",
     }
     views = VIEWS
     ipsec_couplings = ("vici",)
@@ -192,8 +190,9 @@ class NhrpdDriver(Driver):
                 ipr.route("replace", dst=prefix, gateway=via, oif=gre, flags=RTNH_F_ONLINK, priority=metric)
             for prefix in link_routes(v):
                 ipr.route("replace", dst=prefix, oif=gre, scope=SCOPE_LINK)
-            if rules := node_rules(v):
-                add_rules(self.backend.node(name), rules, self.dir / "nodes" / name)
+            for rules, six in ((node_rules(v), False), (node_rules6(v), True)):
+                if rules:
+                    add_rules(self.backend.node(name), rules, self.dir / "nodes" / name, ipv6=six)
             self.start_daemon(name, wait=False)
             starting.append(name)
             if len(starting) == PARALLEL_STARTS:
