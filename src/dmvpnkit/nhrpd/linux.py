@@ -307,7 +307,8 @@ class LinuxNode:
                 self.nhrp.sendto(a.packet, (self.config.interface, ETH_P_IP, 0, 0, IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
             if self.protection is not None and self.protection.protect_shortcuts:
-                self.protection.ensure(a.nbma, a.protocol)
+                v4 = _family(a.protocol) == socket.AF_INET
+                self.protection.ensure(a.nbma, a.protocol if v4 else self._identity(a.nbma))
             self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT,
                            family=_family(a.protocol))
             self.mapped[a.protocol] = a.nbma
@@ -359,10 +360,12 @@ class LinuxNode:
                 log.info("flushed route %s on the tunnel (fault)", dst)
 
     def _identity(self, nbma: str) -> str | None:
-        """The protocol address the station at `nbma` must prove in IKE, if known."""
+        """The protocol address the station at `nbma` must prove in IKE, if known: IKE
+        identities are IPv4 tunnel addresses, so a peer known by its IPv6 one only
+        proves whatever identity the lab's key or CA vouches for."""
         if nbma in self.nhs_identity:
             return self.nhs_identity[nbma]
-        return next((p for p, n in self.mapped.items() if n == nbma), None)
+        return next((p for p, n in self.mapped.items() if n == nbma and _family(p) == socket.AF_INET), None)
 
     def _cleanup(self) -> None:
         if self.protection is not None:
