@@ -14,7 +14,8 @@ from dmvpnkit.capture import expect, expect_all, expect_none, expect_reply
 from ..conftest import _capture, bringup, nbma, ping, wait_quietly
 
 PRO_IPV6, AFN_IPV4 = 0x86DD, 1
-pytestmark = pytest.mark.topology("hub_2spoke", ipv6=True)
+# A dual-stack overlay is routed statically (the spec refuses it with BGP or OSPF).
+pytestmark = [pytest.mark.topology("hub_2spoke", ipv6=True), pytest.mark.routing("static")]
 
 
 def tunnel6(lab: Any, node: str) -> str:
