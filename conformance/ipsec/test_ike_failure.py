@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dmvpnkit.capture import expect_all, expect_none
+from dmvpnkit.capture import expect, expect_all, expect_none
+from dmvpnkit.labs.vici import Initiator
 
-from ..conftest import bringup, nbma, ping, tunnel
+from ..conftest import _capture, bringup, nbma, ping, tunnel
 
 pytestmark = [pytest.mark.topology("hub_2spoke", wrong_psk="spoke2"), pytest.mark.phases(1, 2, 3)]
 
@@ -25,8 +26,23 @@ def test_spoke_with_failed_ike_is_not_registered(lab) -> None:
 
 @pytest.mark.spec("dmvpn-ipsec", "ike-failure", "MUST")
 def test_other_spokes_are_untouched(lab) -> None:
-    """spoke1 registered over its SA and reaches the hub's LAN; its traffic is protected."""
+    """spoke1 registered over its SA and reaches the hub's LAN, its traffic protected; and
+    when spoke2 tries IKE once more (and fails once more), spoke1's SA is left alone: no
+    IKE between spoke1 and hub1 after it, and spoke1's traffic stays in the ESP SA it had."""
     assert tunnel(lab, "spoke1") in {e.protocol for e in lab.driver.cache("hub1") if e.type == "dynamic"}
-    assert nbma(lab, "hub1") in lab.driver.ipsec.established("spoke1"), lab.driver.ipsec.sas("spoke1")
-    result = ping(lab, "spoke1_h", tunnel(lab, "hub1"), 5, 0.2)
+    sa = lab.driver.ipsec.established("spoke1").get(nbma(lab, "hub1"))
+    assert sa is not None, lab.driver.ipsec.sas("spoke1")
+    spis = {int(c.spi_out, 16) for c in sa.children if c.state == "INSTALLED"}
+    spoke2 = Initiator(**lab.driver.ipsec.vici_config("spoke2"))
+    with _capture(lab, "ike_failure_again") as cap:
+        failed = spoke2.attempt(nbma(lab, "hub1"), tunnel(lab, "hub1"))
+        result = ping(lab, "spoke1_h", tunnel(lab, "hub1"), 5, 0.2)
+        tl = cap.timeline()
+    assert failed is not None, "spoke2's IKE with hub1 succeeded: the lab's wrong key did not take"
+    expect(tl, "spoke2's IKE_AUTH at hub1", lambda e: " IKE_AUTH " in e.data, node="hub1", data="ike",
+           src=nbma(lab, "spoke2"))
+    expect_none(tl, "IKE between spoke1 and hub1 once spoke2 failed", lambda e: nbma(lab, "spoke1") in (e.src, e.dst),
+                node="hub1", data="ike")
     assert result.lossless, result
+    expect_all(tl, f"spoke1's pings at hub1 in the ESP SA it had (SPI {', '.join(f'0x{s:08x}' for s in spis)})",
+               lambda e: e.esp in spis, at_least=5, node="hub1", data="icmp type 8", src=nbma(lab, "spoke1"))

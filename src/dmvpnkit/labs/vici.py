@@ -101,6 +101,14 @@ class Initiator:
     ike_proposals: str
     esp_proposals: str
 
+    def _load(self, s: vici.Session, name: str, nbma: str, remote_id: str | None) -> None:
+        s.load_conn({name: {
+            "version": "2", "remote_addrs": [nbma], "proposals": [self.ike_proposals],
+            "local-1": {"auth": self.auth, "id": self.identity},
+            "remote-1": {"auth": self.auth, "id": remote_id or "%any"},
+            "children": {CHILD: {"mode": "transport", "local_ts": ["dynamic[gre]"],
+                                 "remote_ts": ["dynamic[gre]"], "esp_proposals": [self.esp_proposals]}}}})
+
     def ensure(self, nbma: str, remote_id: str | None, timeout: float = 8.0) -> None:
         """Until an SA to `nbma` is up: loads `peer-<nbma>` and initiates it unless one
         (either end's) already is. Raises TimeoutError naming the address."""
@@ -108,12 +116,7 @@ class Initiator:
         if any(sa.remote_host == nbma and sa.up for sa in parse_sas(list(s.list_sas()))):
             return
         name = f"peer-{nbma}"
-        s.load_conn({name: {
-            "version": "2", "remote_addrs": [nbma], "proposals": [self.ike_proposals],
-            "local-1": {"auth": self.auth, "id": self.identity},
-            "remote-1": {"auth": self.auth, "id": remote_id or "%any"},
-            "children": {CHILD: {"mode": "transport", "local_ts": ["dynamic[gre]"],
-                                 "remote_ts": ["dynamic[gre]"], "esp_proposals": [self.esp_proposals]}}}})
+        self._load(s, name, nbma, remote_id)
         for _ in s.initiate({"child": CHILD, "ike": name, "timeout": -1}):
             pass
         deadline = time.monotonic() + timeout
@@ -121,3 +124,23 @@ class Initiator:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no IPsec SA to {nbma} after {timeout:.0f} s (see charon.log)")
             time.sleep(POLL)
+
+    def attempt(self, nbma: str, remote_id: str | None, timeout: float = 8.0) -> str | None:
+        """One IKE exchange with `nbma` on a connection of its own (`probe-<nbma>`), waited
+        for and then removed with whatever SA it made: None if an SA came up, else charon's
+        reason. It is a stimulus (a node trying IKE once more), not how a node gets an SA."""
+        from vici.exception import CommandException
+        s = session(self.vici, timeout=timeout + 5.0)
+        name = f"probe-{nbma}"
+        self._load(s, name, nbma, remote_id)
+        try:
+            for _ in s.initiate({"child": CHILD, "ike": name, "timeout": int(timeout * 1000)}):
+                pass
+            return None
+        except CommandException as e:
+            return str(e)
+        finally:
+            if any(sa.name == name for sa in parse_sas(list(s.list_sas()))):
+                for _ in s.terminate({"ike": name, "timeout": -1}):
+                    pass
+            s.unload_conn({"name": name})

@@ -35,6 +35,7 @@ class Fault(enum.Enum):
     SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
     MULTICAST_FIRST_ONLY = "multicast-first-only"  # multicast is copied to the first destination only
     SHORTCUT_HOST_ROUTE = "shortcut-host-route"    # a shortcut's kernel route: the resolved address, not the reply's prefix
+    NO_IPV6_RESOLUTION = "no-ipv6-resolution"      # a spoke never resolves an IPv6 destination (its IPv6 traffic stays on the hub)
     # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;
     # the spoke's 1 s resend (or its NAK backoff) recovers, so the lab still converges.
     BAD_CHECKSUM_ONCE = "bad-checksum-once"        # the first Registration Reply carries a wrong ar$chksum
@@ -74,6 +75,10 @@ class Fault(enum.Enum):
     # A spoke's first Registration Request (and its resends until answered) and a hub's
     # first Registration Reply go before any SA, in the clear; nothing drops unprotected GRE.
     IPSEC_REGISTER_IN_CLEAR_ONCE = "ipsec-register-in-clear-once"
+    # An IKE SA going down, a failed attempt included, makes the node terminate every SA
+    # of the same connection: it finds peers by connection name, which all spokes share
+    # at a hub, so one spoke failing IKE takes the others' SAs down with it.
+    IPSEC_DOWN_DROPS_CONNECTION = "ipsec-down-drops-connection"
 
     @property
     def needs(self) -> str | None:

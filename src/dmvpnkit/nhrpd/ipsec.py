@@ -15,6 +15,7 @@ import logging
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,8 @@ class IpsecConfig:
     esp_proposals: str = "aes128gcm16"
 
 
-def vici_session(path: str | Path, timeout: float = 10.0) -> Any:
-    """A VICI session on charon's socket at `path`."""
+def vici_session(path: str | Path, timeout: float | None = 10.0) -> Any:
+    """A VICI session on charon's socket at `path` (no timeout: one that waits for events)."""
     import vici                     # only nodes with IPsec need it
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -67,6 +68,7 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
     return Protection(ipsec, never_release=(n.nbma for n in config.nhs), wait=not careless,
                       closed=not careless and not in_clear,
                       release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA),
+                      drop_connection_on_down=config.has(Fault.IPSEC_DOWN_DROPS_CONNECTION),
                       # A hub binding a spoke brings the SA up before it answers, so the
                       # answer would go in ESP after all.
                       protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA)
@@ -79,12 +81,14 @@ def conn_name(nbma: str) -> str:
 
 class Protection:
     def __init__(self, config: IpsecConfig, never_release: Iterable[str] = (), wait: bool = True,
-                 closed: bool = True, release_shortcuts: bool = True, protect_shortcuts: bool = True):
+                 closed: bool = True, release_shortcuts: bool = True, protect_shortcuts: bool = True,
+                 drop_connection_on_down: bool = False):
         self.config = config
         self.wait = wait                        # False: a fault switch (send while IKE still runs)
         self.closed = closed                    # False: fault switches (unprotected GRE passes)
         self.release_shortcuts = release_shortcuts
         self.protect_shortcuts = protect_shortcuts    # bring an SA up before installing a shortcut
+        self.drop_connection_on_down = drop_connection_on_down    # a fault switch
         self.seen: dict[str, float] = {}        # NBMA address -> when an SA to it was last confirmed
         self.ours: set[str] = set()             # NBMA addresses we loaded a connection for
         self.keep = set(never_release)          # the NHSes: their SAs outlive any shortcut
@@ -100,6 +104,33 @@ class Protection:
                 done = subprocess.run([iptables, "-I" if on else "-D", *rule], capture_output=True, text=True)
                 if done.returncode != 0:
                     log.warning("ipsec: %s %s: %s", iptables, " ".join(rule), done.stderr.strip())
+
+    def watch(self) -> None:
+        """Start what runs beside the daemon's loop: only the fault switch's listener."""
+        if self.drop_connection_on_down:
+            threading.Thread(target=self._drop_connection_on_down, name="ike-updown", daemon=True).start()
+
+    def _drop_connection_on_down(self) -> None:
+        """Whenever an IKE SA goes down (charon's `ike-updown` event without `up`), terminate
+        every established SA of its connection: the fault switch's peer lookup by name."""
+        try:
+            events = vici_session(self.config.vici, timeout=None).listen(["ike-updown"])
+            for _, event in events:
+                if event.get("up"):
+                    continue
+                for conn in [k for k, v in event.items() if isinstance(v, dict)]:
+                    try:
+                        session = self._session()
+                        ids = [v.get("uniqueid") for item in session.list_sas({"ike": conn})
+                               for v in item.values() if v.get("state") in ("ESTABLISHED", b"ESTABLISHED")]
+                        for uid in ids:
+                            for _ in session.terminate({"ike-id": uid, "timeout": -1}):
+                                pass
+                        log.info("ipsec: an SA of %s went down; terminated its %d others (fault)", conn, len(ids))
+                    except Exception as e:  # noqa: BLE001 - one failed terminate: the next event is another try
+                        log.warning("ipsec: terminating %s's SAs: %s", conn, e)
+        except Exception as e:  # noqa: BLE001 - charon gone: the switch stops acting, the daemon goes on
+            log.warning("ipsec: ike-updown listener stopped: %s", e)
 
     def _session(self) -> Any:
         return vici_session(self.config.vici, timeout=5.0)

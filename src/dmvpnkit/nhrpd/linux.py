@@ -158,6 +158,7 @@ class LinuxNode:
         self.stopping = False
         if self.protection is not None:
             self.protection.fail_closed(True)
+            self.protection.watch()
 
     # ------------------------------------------------------------ loop
     def run(self) -> None:

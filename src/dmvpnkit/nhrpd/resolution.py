@@ -49,6 +49,9 @@ def resolve(state: State, target: str, reason: str) -> None:
     if ip is None:
         state.log("error", f"resolve: not an IPv{state.family.version} address", target=target)
         return
+    if ip.version == 6 and state.has(Fault.NO_IPV6_RESOLUTION):
+        state.log("info", "IPv6 destination not resolved (fault)", target=target)
+        return
     target = str(ip)
     if state.own_prefix(target) is not None:
         return
