@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import vici
+    from vici import Session as ViciSession   # Initiator's field `vici` would shadow the module
 
 CHILD = "gre"
 POLL = 0.02
@@ -52,7 +52,7 @@ class IkeSa:
         return self.state == "ESTABLISHED" and any(c.state == "INSTALLED" for c in self.children)
 
 
-def session(path: str | Path, timeout: float = 10.0) -> vici.Session:
+def session(path: str | Path, timeout: float = 10.0) -> ViciSession:
     """A VICI session on the charon socket at `path` (the error names the path)."""
     import vici                     # only labs with IPsec need it
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -101,7 +101,7 @@ class Initiator:
     ike_proposals: str
     esp_proposals: str
 
-    def _load(self, s: vici.Session, name: str, nbma: str, remote_id: str | None) -> None:
+    def _load(self, s: ViciSession, name: str, nbma: str, remote_id: str | None) -> None:
         s.load_conn({name: {
             "version": "2", "remote_addrs": [nbma], "proposals": [self.ike_proposals],
             "local-1": {"auth": self.auth, "id": self.identity},
