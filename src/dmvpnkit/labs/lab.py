@@ -39,8 +39,6 @@ LAB_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FRR, Cisco)
 ANSWER_WITHIN = 5.0                 # s after the hub has a spoke: until its reply is at the spoke (in flight, or resent)
 ROUTING_CONVERGENCE = 30.0          # s after registration: BGP connects every 1 s and sends at once (timers 3 9)
-# nhrpd's fault switches that send before IKE is done: the lab drops charon's shunt too.
-UNSHUNTED_FAULTS = frozenset({"ipsec-cleartext-first", "ipsec-register-in-clear-once"})
 STATIC_ROUTED_WITHIN = 5.0          # s after registration: a static route's next hop resolves (milliseconds)
 T = TypeVar("T")
 
@@ -101,8 +99,10 @@ class Drivers:
                 coupling[name] = cls.ipsec_couplings[0]
             by_node = {n.name: coupling[impl[n.role] if n.is_dmvpn else "peer"]
                        for n in backend.topo.nodes.values() if n.is_dmvpn or n.role == "peer"}
-            careless = frozenset(n for n, c in by_node.items() if c == "vici"
-                                 and UNSHUNTED_FAULTS & set(nhrpd_faults))
+            # A fault switch that sends before IKE is done has charon's drop shunt left out
+            # on the nodes of the implementation that declares it (`unshunted_faults`).
+            careless = frozenset(n.name for n in backend.topo.nodes.values() if n.is_dmvpn
+                                 and set(getattr(classes[impl[n.role]], "unshunted_faults", ())) & set(nhrpd_faults))
             self.ipsec = StrongswanDriver(backend, lab_dir, ipsec, by_node, careless)
         self.drivers: dict[str, Implementation] = {
             name: cls(Setup(backend, lab_dir, phase, nodes[name], self.ipsec, tuple(nhrpd_faults), self.variables))

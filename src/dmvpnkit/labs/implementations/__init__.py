@@ -110,6 +110,10 @@ class Implementation(Protocol):
     def start_daemon(self, node: str, daemon: str) -> None:
         """Start it again with the same configuration."""
 
+    # Optional: `unshunted_faults`, a ClassVar frozenset of its `--nhrpd-fault` switches
+    # that send GRE before IKE is done; with one of them on, the lab leaves charon's drop
+    # shunt out on its nodes (else the shunt, not the implementation, would keep GRE in).
+
     # Optional: `reload(node)` applies the node's configuration files as they are now to
     # its running daemons (`dmvpnkit lab reload NODE`); without it, a reload is UNIMPLEMENTED.
 
