@@ -34,6 +34,7 @@ class Fault(enum.Enum):
     IMPATIENT_RESOLUTION = "impatient-resolution"  # a Resolution Reply over 100 ms after its request is dropped
     SHORTCUT_IGNORES_HOLDTIME = "shortcut-ignores-holdtime"  # shortcuts (and their far end) never expire
     MULTICAST_FIRST_ONLY = "multicast-first-only"  # multicast is copied to the first destination only
+    MULTICAST_BATCHED = "multicast-batched"        # multicast is read from NFLOG in the kernel's 1 s batches (as FRR 8.4)
     SHORTCUT_HOST_ROUTE = "shortcut-host-route"    # a shortcut's kernel route: the resolved address, not the reply's prefix
     NO_IPV6_RESOLUTION = "no-ipv6-resolution"      # a spoke never resolves an IPv6 destination (its IPv6 traffic stays on the hub)
     # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;

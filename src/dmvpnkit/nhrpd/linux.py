@@ -41,6 +41,7 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from . import engine as eng
 from .config import Config, ConfigError
+from .faults import Fault
 from .ipsec import IpsecConfig
 from .ipsec import for_node as protection_for
 from .nflog import Nflog
@@ -124,7 +125,8 @@ class LinuxNode:
         self.nflog = Nflog(nflog_group) if nflog_group is not None else None
         if self.nflog is not None:
             self.sel.register(self.nflog, selectors.EVENT_READ, self._on_nflog)
-        self.mcast = Nflog(multicast_nflog_group) if multicast_nflog_group is not None else None
+        self.mcast = (Nflog(multicast_nflog_group, batched=config.has(Fault.MULTICAST_BATCHED))
+                      if multicast_nflog_group is not None else None)
         if self.mcast is not None:
             self.sel.register(self.mcast, selectors.EVENT_READ, self._on_multicast)
         self.nbma_interface = nbma_interface

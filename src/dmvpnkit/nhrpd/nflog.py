@@ -14,7 +14,7 @@ from typing import Iterator
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_ULOG = 4
 NFULNL_MSG_PACKET, NFULNL_MSG_CONFIG = 0, 1
-NFULA_CFG_CMD, NFULA_CFG_MODE = 1, 2
+NFULA_CFG_CMD, NFULA_CFG_MODE, NFULA_CFG_QTHRESH = 1, 2, 5
 NFULNL_CFG_CMD_BIND, NFULNL_CFG_CMD_PF_BIND, NFULNL_CFG_CMD_PF_UNBIND = 1, 3, 4
 NFULNL_COPY_PACKET = 2
 NFULA_PAYLOAD = 9
@@ -36,7 +36,7 @@ class NflogError(OSError):
 
 
 class Nflog:
-    def __init__(self, group: int, copy_range: int = 0xFFFF):
+    def __init__(self, group: int, copy_range: int = 0xFFFF, batched: bool = False):
         self.group = group
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
@@ -47,6 +47,11 @@ class Nflog:
         self._config(socket.AF_UNSPEC, group, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND])))
         self._config(socket.AF_UNSPEC, group,
                      _attr(NFULA_CFG_MODE, struct.pack(">IBx", copy_range, NFULNL_COPY_PACKET)))
+        # Each packet as it is logged: the kernel's default (kept when `batched`, a fault
+        # switch) queues up to 100 and flushes once a second, holding multicast copies
+        # and Traffic Indications back as long.
+        if not batched:
+            self._config(socket.AF_UNSPEC, group, _attr(NFULA_CFG_QTHRESH, struct.pack(">I", 1)))
 
     def fileno(self) -> int:
         return self.sock.fileno()
