@@ -14,8 +14,9 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 # host's /lib/modules is never written.
 rel=$(uname -r)
 mkdir -p /run/dk-modules/lib/modules && ln -s "/usr/lib/uml/modules/$rel" "/run/dk-modules/lib/modules/$rel"
-# IPv6 off on every interface unless a dual-stack lab turns it on (underlay.plan): an
-# IPv4 lab sends no router solicitations or MLD reports.
+# IPv6 starts off on every interface of the guest, those no lab plans included. Each
+# lab's plan sets it per interface anyway, on every backend and kernel (underlay.Ipv6
+# says why): on for a dual-stack lab, off for an IPv4 one.
 modprobe -d /run/dk-modules ipv6 disable_ipv6=1 || echo "dmvpnkit-init: modprobe ipv6 failed" >&2
 modprobe -d /run/dk-modules -a veth ip_gre esp4 xfrm_user af_key nfnetlink_log xt_NFLOG \
     nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_hashlimit xt_conntrack sch_netem ip6table_filter \

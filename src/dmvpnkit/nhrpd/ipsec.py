@@ -71,7 +71,7 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
                       drop_connection_on_down=config.has(Fault.IPSEC_DOWN_DROPS_CONNECTION),
                       # A hub binding a spoke brings the SA up before it answers, so the
                       # answer would go in ESP after all.
-                      protect_shortcuts=not config.has(Fault.IPSEC_NO_SHORTCUT_SA)
+                      protect_neighbours=not config.has(Fault.IPSEC_NO_SHORTCUT_SA)
                       and not (in_clear and config.role == "hub"))
 
 
@@ -81,13 +81,14 @@ def conn_name(nbma: str) -> str:
 
 class Protection:
     def __init__(self, config: IpsecConfig, never_release: Iterable[str] = (), wait: bool = True,
-                 closed: bool = True, release_shortcuts: bool = True, protect_shortcuts: bool = True,
+                 closed: bool = True, release_shortcuts: bool = True, protect_neighbours: bool = True,
                  drop_connection_on_down: bool = False):
         self.config = config
         self.wait = wait                        # False: a fault switch (send while IKE still runs)
         self.closed = closed                    # False: fault switches (unprotected GRE passes)
         self.release_shortcuts = release_shortcuts
-        self.protect_shortcuts = protect_shortcuts    # bring an SA up before installing a shortcut
+        # Bring an SA up before mapping a neighbour: a spoke's shortcut, a hub's registered spoke.
+        self.protect_neighbours = protect_neighbours
         self.drop_connection_on_down = drop_connection_on_down    # a fault switch
         self.seen: dict[str, float] = {}        # NBMA address -> when an SA to it was last confirmed
         self.ours: set[str] = set()             # NBMA addresses we loaded a connection for

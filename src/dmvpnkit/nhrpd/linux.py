@@ -309,7 +309,7 @@ class LinuxNode:
             if self.protection is None or self.protection.ensure(a.dst_nbma, self._identity(a.dst_nbma)):
                 self.nhrp.sendto(a.packet, (self.config.interface, ETH_P_IP, 0, 0, IPv4Address(a.dst_nbma).packed))
         elif isinstance(a, eng.MapNeighbor):
-            if self.protection is not None and self.protection.protect_shortcuts:
+            if self.protection is not None and self.protection.protect_neighbours:
                 v4 = _family(a.protocol) == socket.AF_INET
                 self.protection.ensure(a.nbma, a.protocol if v4 else self._identity(a.nbma))
             self.ipr.neigh("replace", dst=a.protocol, lladdr=a.nbma, ifindex=self.ifindex, state=NUD_PERMANENT,
