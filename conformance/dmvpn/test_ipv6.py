@@ -64,7 +64,7 @@ def redirected6(lab: Any) -> dict[str, Any]:
 def test_spoke_registers_its_ipv6_address(lab: Any) -> None:
     """Each spoke registers its IPv6 tunnel address with the hub in a Registration
     Request of ar$pro.type 0x86DD from its IPv4 NBMA address, for the whole address
-    (prefix 128, or 0xFF with the U bit), and the hub accepts it."""
+    (prefix 128, or 0xFF with the U bit), and the hub accepts it and binds it."""
     wait_quietly("every spoke registered its IPv6 address at hub1", lambda: registered6(lab), REGISTERED_WITHIN)
     tl = bringup(lab)
     for spoke in ("spoke1", "spoke2"):
@@ -76,6 +76,10 @@ def test_spoke_registers_its_ipv6_address(lab: Any) -> None:
         reply = expect_reply(tl, req)
         assert reply.nhrp.pro_type == PRO_IPV6 and reply.nhrp.cies and reply.nhrp.cies[0].code == 0, \
             f"hub1 did not accept {spoke}'s IPv6 registration:\n{reply}"
+    cache = lab.driver.cache("hub1")
+    bound = {e.protocol: e.nbma for e in cache if e.type == "dynamic"}
+    assert all(bound.get(tunnel6(lab, s)) == nbma(lab, s) for s in ("spoke1", "spoke2")), \
+        f"hub1's cache does not bind each spoke's IPv6 address at its NBMA address: {cache}"
 
 
 @pytest.mark.spec("rfc2332", "5.1", "MUST")

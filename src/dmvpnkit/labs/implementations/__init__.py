@@ -123,7 +123,8 @@ class Implementation(Protocol):
     # `v` is the node as the container names its interfaces, `node_id` its container
     # (FRR's path space), `image` the user's choice (None: the implementation's default).
 
-    # The normalised state views, for those named in `views`.
+    # The normalised state views, for those named in `views`; on a dual-stack node
+    # (a tunnel6 address), both families' entries.
     def cache(self, node: str) -> list[CacheEntry]: ...
     def nhs(self, node: str) -> list[NhsEntry]: ...
     def shortcuts(self, node: str) -> list[Shortcut]: ...
@@ -138,6 +139,10 @@ class Driver:
         self.topo = setup.backend.topo
         self.dir = setup.lab_dir
         self.nodes = list(setup.nodes)
+
+    def families(self, node: str) -> tuple[int, ...]:
+        """The IP versions of a node's protocol addresses: its views hold entries of each."""
+        return (4, 6) if self.topo.nodes[node].tunnel6 is not None else (4,)
 
 
 # Added at run time (the `pytest_dmvpnkit_add_implementations` hook, `--impl PATH` profiles).

@@ -407,18 +407,23 @@ class FrrDriver(Driver):
         except ValueError as e:
             raise VtyError(f"{node}: {command!r} returned no JSON: {text[:200]!r}") from e
 
+    def _table(self, node: str, view: str) -> list[dict[str, Any]]:
+        """`show ip nhrp VIEW json`'s rows, and on a dual-stack node `show ipv6 ...`'s."""
+        return [row for f in self.families(node)
+                for row in self._json(node, f"show {'ipv6' if f == 6 else 'ip'} nhrp {view} json").get("table", [])]
+
     def cache(self, node: str) -> list[CacheEntry]:
-        table = self._json(node, "show ip nhrp cache json").get("table", [])
+        table = self._table(node, "cache")
         return [CacheEntry(protocol=e["protocol"], nbma=e.get("nbma", ""),
                            claimed_nbma=e.get("claimed_nbma", e.get("claimedNbma", "")),
                            type=e["type"], used=bool(e.get("used")), interface=e.get("interface", ""))
                 for e in table]
 
     def nhs(self, node: str) -> list[NhsEntry]:
-        return [nhs_entry(e) for e in self._json(node, "show ip nhrp nhs json").get("table", [])]
+        return [nhs_entry(e) for e in self._table(node, "nhs")]
 
     def shortcuts(self, node: str) -> list[Shortcut]:
-        table = self._json(node, "show ip nhrp shortcut json").get("table", [])
+        table = self._table(node, "shortcut")
         return [Shortcut(prefix=e["prefix"], via=e.get("via", ""), type=e.get("type", ""),
                          identity=e.get("identity", "")) for e in table]
 

@@ -261,11 +261,15 @@ class NhrpdDriver(Driver):
 
     # ------------------------------------------------------------ views
     def _view(self, node: str, what: str) -> list[dict[str, Any]]:
-        """One view from the node's control socket: `{"show": what}` in, a JSON line out."""
+        """One view of the node, each family's entries: from its control socket."""
+        return [e for family in self.families(node) for e in self._family_view(node, what, family)]
+
+    def _family_view(self, node: str, what: str, family: int) -> list[dict[str, Any]]:
+        """`{"show": what, "family": 4|6}` in, a JSON line out."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(5.0)
             s.connect(str(self.control(node)))
-            s.sendall(json.dumps({"show": what}).encode())
+            s.sendall(json.dumps({"show": what, "family": family}).encode())
             buf = b""
             while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
                 buf += chunk
