@@ -18,6 +18,7 @@ from dmvpnkit.nhrpd.events import (AddRoute, DelRoute, FlushRoutes, Hairpin, Mul
                                    Resolve, Send, SendData, Start, Stop)
 from dmvpnkit.nhrpd.faults import Fault
 from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
+from dmvpnkit.nhrpd.nflog import NFULA_CFG_QTHRESH, nflog_config
 
 from .harness import HOLD, HUB, SPOKES, Net, hub_config, spoke_config
 
@@ -238,13 +239,13 @@ def _clean_spoke_packets() -> list:
 
 def test_ipsec_keep_sa() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_KEEP_SA)
-    assert prot is not None and not prot.release_shortcuts and prot.wait and prot.protect_shortcuts
+    assert prot is not None and not prot.release_shortcuts and prot.wait and prot.protect_neighbours
     assert sent == _clean_spoke_packets()
 
 
 def test_ipsec_cleartext_first() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_CLEARTEXT_FIRST)
-    assert prot is not None and not prot.wait and prot.release_shortcuts and prot.protect_shortcuts
+    assert prot is not None and not prot.wait and prot.release_shortcuts and prot.protect_neighbours
     assert sent == _clean_spoke_packets()
 
 
@@ -252,11 +253,11 @@ def test_ipsec_register_in_clear_once() -> None:
     """Nothing drops unprotected GRE; a spoke's first Registration Request (resends too,
     until answered) and a hub's first Registration Reply skip the SA, nothing else."""
     prot, sent = _ipsec_effects(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE)
-    assert prot is not None and not prot.closed and prot.wait and prot.release_shortcuts and prot.protect_shortcuts
+    assert prot is not None and not prot.closed and prot.wait and prot.release_shortcuts and prot.protect_neighbours
     assert sent == _clean_spoke_packets()
     hub = for_node(Config.from_dict({**hub_config(), "faults": [Fault.IPSEC_REGISTER_IN_CLEAR_ONCE.value]}),
                    IpsecConfig(vici="/run/charon.vici", identity=HUB["proto"]))
-    assert hub is not None and not hub.closed and not hub.protect_shortcuts     # binding a spoke waits for no SA
+    assert hub is not None and not hub.closed and not hub.protect_neighbours     # binding a spoke waits for no SA
     net = lab(hub=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,), spoke=(Fault.IPSEC_REGISTER_IN_CLEAR_ONCE,),
               cut=("hub1",))
     net.run_for(1.5)                    # spoke1's first request, unanswered, and its resend
@@ -274,7 +275,7 @@ def test_ipsec_register_in_clear_once() -> None:
 
 def test_ipsec_no_shortcut_sa() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_NO_SHORTCUT_SA)
-    assert prot is not None and not prot.protect_shortcuts and prot.wait and prot.release_shortcuts
+    assert prot is not None and not prot.protect_neighbours and prot.wait and prot.release_shortcuts
     assert sent == _clean_spoke_packets()
 
 
@@ -677,3 +678,35 @@ def test_flush_tunnel_routes_on_restart() -> None:
         acts = _restart(lab(), "spoke1", faults)
         assert sum(isinstance(a, FlushRoutes) for a in acts) == count
         assert any(isinstance(a, Send) for a in acts)   # and it registers as ever
+
+
+def test_no_ipv6_resolution() -> None:
+    """An IPv6 spoke with the switch sends no Resolution Request for an IPv6 destination."""
+    for faults, count in (((), 1), ((Fault.NO_IPV6_RESOLUTION,), 0)):
+        net = Net()
+        net.add("hub1", hub_config(protocol_address="fd00:255::1/64", routes=[]))
+        net.add("spoke1", spoke_config("spoke1", protocol_address="fd00:255::11/64",
+                                       nhs=[{"nbma": HUB["nbma"], "protocol": "fd00:255::1"}],
+                                       lan_prefixes=["fd00:10:0:101::/64"], faults=[f.value for f in faults]))
+        net.start()
+        net.run_for(2)                  # registered with the hub
+        net.handle("spoke1", Resolve("fd00:10:0:102::10"))
+        assert len(net.sent("spoke1", Op.RESOLUTION_REQUEST)) == count, faults
+
+
+def test_ipsec_down_drops_connection() -> None:
+    """Only the switch starts the ike-updown listener; the packets are those of a clean spoke."""
+    prot, sent = _ipsec_effects(Fault.IPSEC_DOWN_DROPS_CONNECTION)
+    assert prot is not None and prot.drop_connection_on_down and prot.wait and prot.closed
+    assert sent == _clean_spoke_packets()
+    clean = for_node(Config.from_dict(spoke_config("spoke1")), IpsecConfig(vici="/run/charon.vici", identity=S1["proto"]))
+    assert clean is not None and not clean.drop_connection_on_down
+
+
+def test_multicast_batched() -> None:
+    """The switch leaves NFLOG's queue threshold at the kernel's default (batches flushed
+    once a second); without it, each logged packet is delivered as it comes."""
+    for batched, want in ((False, True), (True, False)):
+        sets = [attrs for _, _, attrs, _ in nflog_config(2, 0xFFFF, batched)]
+        assert any(a[2:4] == NFULA_CFG_QTHRESH.to_bytes(2, "little") and a[4:8] == (1).to_bytes(4, "big")
+                   for a in sets) == want, sets

@@ -31,6 +31,22 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return struct.pack("=HH", 4 + len(payload), kind) + payload + b"\0" * (_align(len(payload)) - len(payload))
 
 
+def nflog_config(group: int, copy_range: int, batched: bool) -> list[tuple[int, int, bytes, bool]]:
+    """The config messages that bind `group` (family, group, attributes, whether a
+    refusal is an error), in order."""
+    return [
+        # Unbind first: another logger of the same family would otherwise own it.
+        (socket.AF_INET, 0, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_PF_UNBIND])), False),
+        (socket.AF_INET, 0, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_PF_BIND])), True),
+        (socket.AF_UNSPEC, group, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND])), True),
+        (socket.AF_UNSPEC, group, _attr(NFULA_CFG_MODE, struct.pack(">IBx", copy_range, NFULNL_COPY_PACKET)), True),
+        # Each packet as it is logged: the kernel's default (kept when `batched`, a fault
+        # switch) queues up to 100 and flushes once a second, holding multicast copies
+        # and Traffic Indications back as long.
+        *([] if batched else [(socket.AF_UNSPEC, group, _attr(NFULA_CFG_QTHRESH, struct.pack(">I", 1)), True)]),
+    ]
+
+
 class NflogError(OSError):
     pass
 
@@ -41,17 +57,8 @@ class Nflog:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
         self._seq = 0
-        # Unbind first: another logger of the same family would otherwise own it.
-        self._config(socket.AF_INET, 0, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_PF_UNBIND])), ack=False)
-        self._config(socket.AF_INET, 0, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_PF_BIND])))
-        self._config(socket.AF_UNSPEC, group, _attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND])))
-        self._config(socket.AF_UNSPEC, group,
-                     _attr(NFULA_CFG_MODE, struct.pack(">IBx", copy_range, NFULNL_COPY_PACKET)))
-        # Each packet as it is logged: the kernel's default (kept when `batched`, a fault
-        # switch) queues up to 100 and flushes once a second, holding multicast copies
-        # and Traffic Indications back as long.
-        if not batched:
-            self._config(socket.AF_UNSPEC, group, _attr(NFULA_CFG_QTHRESH, struct.pack(">I", 1)))
+        for family, grp, attrs, ack in nflog_config(group, copy_range, batched):
+            self._config(family, grp, attrs, ack=ack)
 
     def fileno(self) -> int:
         return self.sock.fileno()
