@@ -88,9 +88,11 @@ def test_spoke_registers_again_after_expiry(expiry, lab) -> None:
 
 @pytest.mark.phases(3)
 @pytest.mark.spec("dmvpn-phase3", "shortcut", "MUST")
-def test_idle_shortcut_expires(lab, expiry) -> None:
+def test_idle_shortcut_expires(lab, expiry, capture) -> None:
     """A shortcut lives for the Holding Time of the Resolution Reply that created it;
     once traffic stops and that time passes, the spoke removes it."""
+    # `capture`: the ping and the resolution it should trigger are this case's evidence
+    # (the scenario's capture ends with the expiry fixture).
     ping(lab, "spoke1_h", lan_host(lab, "spoke2"), 5, 0.5)
     wait_until("spoke1 to install a shortcut to spoke2", lambda: lab.driver.shortcuts("spoke1"), timeout=10)
     try:
