@@ -223,12 +223,15 @@ def test_zero_hopcnt() -> None:
 # The IPsec switches act in the Linux node (nhrpd/ipsec.py), not in the engine: the lab
 # catches them (tests/fixtures/test_mutations.py::test_ipsec_fault_switches_are_caught).
 # Here: what each sets, and that NHRP itself stays the same.
+def _spoke_protection(*faults: Fault) -> Protection | None:
+    cfg = Config.from_dict({**spoke_config("spoke1"), "faults": [f.value for f in faults]})
+    return for_node(cfg, IpsecConfig(vici="/run/charon.vici", identity=S1["proto"]))
+
+
 def _ipsec_effects(fault: Fault) -> tuple[Protection | None, list]:
-    cfg = Config.from_dict({**spoke_config("spoke1"), "faults": [fault.value]})
     net = lab(spoke=(fault,))
     net.handle("spoke1", Resolve("10.1.2.10"))
-    prot = for_node(cfg, IpsecConfig(vici="/run/charon.vici", identity=S1["proto"]))
-    return prot, [w.pkt for w in net.sent("spoke1")]
+    return _spoke_protection(fault), [w.pkt for w in net.sent("spoke1")]
 
 
 def _clean_spoke_packets() -> list:
@@ -699,7 +702,7 @@ def test_ipsec_down_drops_connection() -> None:
     prot, sent = _ipsec_effects(Fault.IPSEC_DOWN_DROPS_CONNECTION)
     assert prot is not None and prot.drop_connection_on_down and prot.wait and prot.closed
     assert sent == _clean_spoke_packets()
-    clean = for_node(Config.from_dict(spoke_config("spoke1")), IpsecConfig(vici="/run/charon.vici", identity=S1["proto"]))
+    clean = _spoke_protection()
     assert clean is not None and not clean.drop_connection_on_down
 
 
