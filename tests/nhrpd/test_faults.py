@@ -582,6 +582,28 @@ def test_shortcut_host_route() -> None:
     assert Fault.IPSEC_KEEP_SA.needs == "ipsec" and Fault.SHORTCUT_HOST_ROUTE.needs is None
 
 
+def test_resolve_indicated_network() -> None:
+    """The Traffic Indication makes spoke1 resolve 10.1.2.0, not 10.1.2.10; spoke2 answers
+    for its /24 all the same, so the shortcut is the one it should be."""
+    for faults, target in (((), "10.1.2.10"), ((Fault.RESOLVE_INDICATED_NETWORK,), "10.1.2.0")):
+        net = lab(spoke=faults)
+        net.handle("hub1", Hairpin(PING))
+        assert [w.pkt.dst_proto for w in net.sent("spoke1", Op.RESOLUTION_REQUEST)] == [target]
+        assert net.nodes["spoke1"].of(AddRoute) == [AddRoute("10.1.2.0/24", S2["proto"])]
+
+
+def test_reply_cie_without_nbma() -> None:
+    """spoke2's Resolution Reply CIE loses its Client NBMA Address, only that: spoke1
+    takes spoke2's NBMA address from the Responder Address and binds it."""
+    for faults, cie_nbma in (((), S2["nbma"]), ((Fault.REPLY_CIE_WITHOUT_NBMA,), "")):
+        net = lab(spoke=faults)
+        net.handle("spoke1", Resolve("10.1.2.10"))
+        [reply] = net.sent("spoke2", Op.RESOLUTION_REPLY)
+        assert (reply.pkt.cies[0].client_nbma, reply.pkt.cies[0].client_proto) == (cie_nbma, S2["proto"])
+        assert reply.pkt.extension(codec.ResponderAddress).cies[0].client_nbma == S2["nbma"]
+        assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[S2["proto"]] == S2["nbma"]
+
+
 def test_reply_to_claimed_nbma() -> None:
     public = "198.51.100.2"
     for faults, nat_ext, to in (((), True, public), ((Fault.REPLY_TO_CLAIMED_NBMA,), True, S2["nbma"]),

@@ -37,6 +37,10 @@ class Fault(enum.Enum):
     MULTICAST_BATCHED = "multicast-batched"        # multicast is read from NFLOG in the kernel's 1 s batches (as FRR 8.4)
     SHORTCUT_HOST_ROUTE = "shortcut-host-route"    # a shortcut's kernel route: the resolved address, not the reply's prefix
     NO_IPV6_RESOLUTION = "no-ipv6-resolution"      # a spoke never resolves an IPv6 destination (its IPv6 traffic stays on the hub)
+    # A spoke resolves the network address of the indicated destination's /24 (or /64),
+    # the hub's rate-limit aggregate, not the destination: the shortcut still covers it.
+    RESOLVE_INDICATED_NETWORK = "resolve-indicated-network"
+    REPLY_CIE_WITHOUT_NBMA = "reply-cie-without-nbma"  # a Resolution Reply's CIE: no Client NBMA Address (only the Responder Address has it)
     # Once: only the first Registration Reply a hub sends (per daemon run) has the defect;
     # the spoke's 1 s resend (or its NAK backoff) recovers, so the lab still converges.
     BAD_CHECKSUM_ONCE = "bad-checksum-once"        # the first Registration Reply carries a wrong ar$chksum

@@ -191,8 +191,8 @@ def request_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None:
         _answer(state, src_nbma, pkt, Cie(CieCode.NO_BINDING_EXISTS, state.family.host))
         return
     # 5.2.2: the CIE names us and the prefix our binding covers.
-    _answer(state, src_nbma, pkt, Cie(0, plen, state.config.mtu, state.config.holdtime, 0,
-                                      state.nbma, state.proto))
+    nbma = "" if state.has(Fault.REPLY_CIE_WITHOUT_NBMA) else state.nbma
+    _answer(state, src_nbma, pkt, Cie(0, plen, state.config.mtu, state.config.holdtime, 0, nbma, state.proto))
     if state.config.role == "spoke" and pkt.flags & FLAG_S and pkt.src_proto \
             and pkt.src_proto != state.proto:
         _cache_requester(state, pkt)

@@ -3,11 +3,11 @@ traffic hairpins through the hub, the spoke resolving the destination."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from . import resolution
 from .codec import Op, Packet
 from .faults import Fault
-import ipaddress
-
 from .state import NEIGHBOUR_HOPCNT, State
 
 INDICATION_INTERVAL = 15.0  # at most one Traffic Indication per (src /24, dst /24) per this
@@ -68,4 +68,8 @@ def indication_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None
     if state.has(Fault.IGNORE_TRAFFIC_INDICATION):
         state.log("info", "Traffic Indication ignored (fault)", src=src_nbma)
         return
-    resolution.resolve(state, addrs[1], "traffic-indication")
+    target = addrs[1]
+    if state.has(Fault.RESOLVE_INDICATED_NETWORK):
+        plen = AGGREGATE[state.family.version]
+        target = str(ipaddress.ip_network(f"{target}/{plen}", strict=False).network_address)
+    resolution.resolve(state, target, "traffic-indication")
