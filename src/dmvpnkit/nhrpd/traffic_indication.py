@@ -24,6 +24,11 @@ def _inner_addresses(packet: bytes, version: int) -> tuple[str, str] | None:
     return None
 
 
+def _aggregate(addr: str, version: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``addr``'s /24 (/64): what the hub rate-limits Traffic Indications per."""
+    return ipaddress.ip_network(f"{addr}/{AGGREGATE[version]}", strict=False)
+
+
 def hairpin(state: State, packet: bytes) -> None:
     if state.config.role != "hub" or not state.config.redirect:
         state.log("debug", "hairpinned packet ignored: redirect is off")
@@ -40,8 +45,7 @@ def hairpin(state: State, packet: bytes) -> None:
     if nh is None:
         state.log("debug", "no spoke behind the hairpinned packet's source", src=src, dst=dst)
         return
-    plen = AGGREGATE[state.family.version]
-    key = (ipaddress.ip_network(f"{src}/{plen}", strict=False), ipaddress.ip_network(f"{dst}/{plen}", strict=False))
+    key = (_aggregate(src, state.family.version), _aggregate(dst, state.family.version))
     last = state.indications.get(key)
     if last is not None and state.now - last < INDICATION_INTERVAL:
         return
@@ -70,6 +74,5 @@ def indication_in(state: State, src_nbma: str, pkt: Packet, data: bytes) -> None
         return
     target = addrs[1]
     if state.has(Fault.RESOLVE_INDICATED_NETWORK):
-        plen = AGGREGATE[state.family.version]
-        target = str(ipaddress.ip_network(f"{target}/{plen}", strict=False).network_address)
+        target = str(_aggregate(target, state.family.version).network_address)
     resolution.resolve(state, target, "traffic-indication")
