@@ -445,6 +445,10 @@ def test_reply_from_tunnel_address_once() -> None:
     assert [a.src for a in net.nodes["hub1"].of(Send) if a.src] == [HUB["proto"]]    # one Send from elsewhere
     assert len(_resent(net)) == 1           # accepted: the NHS is bound at its configured NBMA address
     assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[HUB["proto"]] == HUB["nbma"]
+    # Under IPsec the fail-closed rule drops that reply (no ESP policy covers its source):
+    # the matrix leaves the switch out there.
+    assert Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE.acts(ipsec=False)
+    assert not Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE.acts(ipsec=True)
 
 
 def test_reply_to_another_spoke_once() -> None:
@@ -579,7 +583,8 @@ def test_shortcut_host_route() -> None:
         assert [c["prefix"] for c in net.engine("spoke1").views()["shortcuts"]] == ["10.1.2.0/24"]
         net.run_for(HOLD)       # the shortcut expires, and its route with it
         assert net.nodes["spoke1"].of(DelRoute) == [DelRoute(route)]
-    assert Fault.IPSEC_KEEP_SA.needs == "ipsec" and Fault.SHORTCUT_HOST_ROUTE.needs is None
+    assert Fault.SHORTCUT_HOST_ROUTE.acts(ipsec=False) and Fault.SHORTCUT_HOST_ROUTE.acts(ipsec=True)
+    assert not Fault.IPSEC_KEEP_SA.acts(ipsec=False) and Fault.IPSEC_KEEP_SA.acts(ipsec=True)
 
 
 def test_resolve_indicated_network() -> None:

@@ -80,7 +80,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--out", type=Path, default=Path("reports/mutations"))
     p.add_argument("--workers", default="2", help="pytest-xdist -n (default 2)")
     p.add_argument("--ipsec", action="store_true",
-                   help="every run with --ipsec (the ipsec-* switches only act then)")
+                   help="every run with --ipsec (the ipsec-* switches only act then; "
+                        "reply-from-tunnel-address-once never does, and is left out)")
     p.add_argument("--routing", choices=ROUTING, default="static",
                    help="every run with this routing over the overlay (default static)")
     p.add_argument("--resume", action="store_true", help="reuse runs already in --out (results.json present)")
@@ -123,7 +124,7 @@ def _outcomes(results: Path) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     switches = [Fault.parse(s).value for s in args.switch] if args.switch else \
-        [f.value for f in Fault if f.needs is None or args.ipsec]
+        [f.value for f in Fault if f.acts(args.ipsec)]
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     print(f"mutations: baseline + {len(switches)} switch(es), phase {args.phase}", flush=True)

@@ -85,10 +85,14 @@ class Fault(enum.Enum):
     # at a hub, so one spoke failing IKE takes the others' SAs down with it.
     IPSEC_DOWN_DROPS_CONNECTION = "ipsec-down-drops-connection"
 
-    @property
-    def needs(self) -> str | None:
-        """What a lab must run for the switch to act: `ipsec` (the lab's `--ipsec`) or nothing."""
-        return "ipsec" if self.value.startswith("ipsec-") else None
+    def acts(self, ipsec: bool) -> bool:
+        """Whether the switch can show on the wire of a lab with (or without) `--ipsec`.
+        The ipsec-* switches act only with it. reply-from-tunnel-address-once never does:
+        nhrpd's fail-closed rule drops its spoiled reply, GRE that no ESP policy covers,
+        before the wire, and the spoke's resend gets the good one."""
+        if self.value.startswith("ipsec-"):
+            return ipsec
+        return not (ipsec and self is Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE)
 
     @classmethod
     def parse(cls, name: str) -> Fault:
