@@ -41,8 +41,9 @@ def probe(net: Net, data: bytes, node: str = "hub1") -> list[codec.Packet]:
     return [codec.decode(a.data) for a in net.engine(node).handle(PacketIn(PEER, data)) if isinstance(a, Send)]
 
 
-def hub_cache(net: Net) -> dict[str, dict]:
-    return {e["protocol"]: e for e in net.engine("hub1").views()["cache"]}
+def cache(net: Net, node: str = "hub1") -> dict[str, dict]:
+    """`node`'s cache view, by protocol address."""
+    return {e["protocol"]: e for e in net.engine(node).views()["cache"]}
 
 
 def test_every_fault_has_a_test() -> None:
@@ -80,7 +81,7 @@ def test_ignore_traffic_indication() -> None:
 def test_bad_checksum() -> None:
     net = lab(spoke=(Fault.BAD_CHECKSUM,))
     assert all(not w.pkt.chksum_ok for w in net.sent("spoke1"))
-    assert S1["proto"] not in hub_cache(net)          # the hub drops them
+    assert S1["proto"] not in cache(net)          # the hub drops them
     assert all(w.pkt.chksum_ok for w in net.sent("hub1"))
 
 
@@ -104,7 +105,7 @@ def test_ignore_holdtime() -> None:
         net.handle("spoke1", Resolve("10.1.2.10"))
         net.cut.add("spoke2")
         net.run_for(3 * HOLD)
-        assert (S2["proto"] in hub_cache(net)) is kept
+        assert (S2["proto"] in cache(net)) is kept
         assert bool(net.engine("spoke1").views()["shortcuts"]) is kept
 
 
@@ -137,7 +138,7 @@ def test_bind_claimed_nbma() -> None:
         net.add("hub1", hub_config(faults=[f.value for f in faults]))
         net.add("spoke2", spoke_config("spoke2"))
         net.start()
-        assert hub_cache(net)[S2["proto"]]["nbma"] == seen
+        assert cache(net)[S2["proto"]]["nbma"] == seen
 
 
 def test_register_unique() -> None:
@@ -151,7 +152,7 @@ def test_no_renewal() -> None:
         net = lab(spoke=faults)
         net.run_for(HOLD + 1)
         assert len(net.sent("spoke1", Op.REGISTRATION_REQUEST)) == count
-        assert (S1["proto"] in hub_cache(net)) is (count > 1)
+        assert (S1["proto"] in cache(net)) is (count > 1)
 
 
 def test_no_purge_reply() -> None:
@@ -159,13 +160,13 @@ def test_no_purge_reply() -> None:
         net = lab(hub=faults)
         net.handle("spoke1", Stop())
         assert len(net.sent("hub1", Op.PURGE_REPLY)) == replies
-        assert S1["proto"] not in hub_cache(net)
+        assert S1["proto"] not in cache(net)
 
 
 def test_ignore_purge() -> None:
     net = lab(hub=(Fault.IGNORE_PURGE,))
     net.handle("spoke1", Stop())
-    assert net.sent("hub1", Op.PURGE_REPLY) == [] and S1["proto"] in hub_cache(net)
+    assert net.sent("hub1", Op.PURGE_REPLY) == [] and S1["proto"] in cache(net)
 
 
 def test_no_hopcnt_decrement() -> None:
@@ -192,7 +193,7 @@ def test_accept_unique_conflict() -> None:
                                ((Fault.ACCEPT_UNIQUE_CONFLICT,), CieCode.SUCCESS, PEER)):
         net = lab(hub=faults, unique=True)
         assert [c.code for c in probe(net, thief)[0].cies] == [code]
-        assert hub_cache(net)[S1["proto"]]["nbma"] == nbma
+        assert cache(net)[S1["proto"]]["nbma"] == nbma
 
 
 def test_no_responder_extension() -> None:
@@ -324,7 +325,7 @@ def test_shortcut_ignores_holdtime() -> None:
         assert net.engine("spoke1").views()["shortcuts"]
         net.cut.add("spoke2")
         net.run_for(3 * HOLD)
-        assert S2["proto"] not in hub_cache(net)          # bindings still expire
+        assert S2["proto"] not in cache(net)          # bindings still expire
         assert bool(net.engine("spoke1").views()["shortcuts"]) is kept
 
 
@@ -351,7 +352,7 @@ def _once(fault: Fault | None) -> Net:
     net = lab(hub=(fault,) if fault else (), spoke=(fault,) if fault else ())
     net.run_for(2.5)
     net.handle("spoke1", Resolve("10.1.2.10"))
-    assert {S1["proto"], S2["proto"]} <= set(hub_cache(net))
+    assert {S1["proto"], S2["proto"]} <= set(cache(net))
     for name in ("spoke1", "spoke2"):
         assert net.engine(name).views()["nhs"][0]["protocol"] == HUB["proto"], name
     assert [s["via"] for s in net.engine("spoke1").views()["shortcuts"]] == [S2["proto"]]
@@ -435,7 +436,7 @@ def test_refuse_registration_once() -> None:
     assert len(ids) == 2 and ids[0] != ids[1] and replies[0].request_id == ids[0], ids
     # Refused means not bound: the hub's cache had no spoke1 until the second request.
     net = lab(hub=(Fault.REFUSE_REGISTRATION_ONCE,))
-    assert S1["proto"] not in hub_cache(net) and S2["proto"] in hub_cache(net)
+    assert S1["proto"] not in cache(net) and S2["proto"] in cache(net)
 
 
 def test_reply_from_tunnel_address_once() -> None:
@@ -444,7 +445,7 @@ def test_reply_from_tunnel_address_once() -> None:
     assert first.src_nbma == HUB["proto"] and first.dst_nbma == S1["nbma"]
     assert [a.src for a in net.nodes["hub1"].of(Send) if a.src] == [HUB["proto"]]    # one Send from elsewhere
     assert len(_resent(net)) == 1           # accepted: the NHS is bound at its configured NBMA address
-    assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[HUB["proto"]] == HUB["nbma"]
+    assert cache(net, "spoke1")[HUB["proto"]]["nbma"] == HUB["nbma"]
     # Under IPsec the fail-closed rule drops that reply (no ESP policy covers its source):
     # the matrix leaves the switch out there.
     assert Fault.REPLY_FROM_TUNNEL_ADDRESS_ONCE.acts(ipsec=False)
@@ -476,7 +477,7 @@ def test_once_switches_spoil_one_reply_per_run() -> None:
     net.run_for(HOLD / 3 + 3)           # both spokes refresh; the first refresh answered is spoiled
     bad = [w for w in net.wire[mark:] if _header_defects(w)]
     assert [(w.src, w.data[17], _header_defects(w)) for w in bad] == [("hub1", Op.REGISTRATION_REPLY, {"version"})]
-    assert {S1["proto"], S2["proto"]} <= set(hub_cache(net))
+    assert {S1["proto"], S2["proto"]} <= set(cache(net))
 
 
 # -- the first-request switches: only the first Registration Request a spoke sends -------
@@ -497,9 +498,9 @@ def test_zero_holdtime_once() -> None:
     net = lab(hub=(Fault.ZERO_HOLDTIME_ONCE,), spoke=(Fault.ZERO_HOLDTIME_ONCE,))
     net.cut.add("spoke1")
     net.run_for(HOLD - 1)
-    assert S1["proto"] in hub_cache(net)
+    assert S1["proto"] in cache(net)
     net.run_for(2)
-    assert S1["proto"] not in hub_cache(net)
+    assert S1["proto"] not in cache(net)
 
 
 def test_nbma_as_protocol_once() -> None:
@@ -513,9 +514,9 @@ def test_nbma_as_protocol_once() -> None:
     assert [(r.src_proto, [c.code for c in r.cies]) for r in replies[:2]] == \
         [(S1["nbma"], [CieCode.SUCCESS]), (S1["proto"], [CieCode.SUCCESS])]     # both answered
     # The hub bound what the first one claimed; never refreshed, it expires.
-    assert hub_cache(net)[S1["nbma"]]["nbma"] == S1["nbma"]
+    assert cache(net)[S1["nbma"]]["nbma"] == S1["nbma"]
     net.run_for(HOLD + 1)
-    assert S1["nbma"] not in hub_cache(net) and S1["proto"] in hub_cache(net)
+    assert S1["nbma"] not in cache(net) and S1["proto"] in cache(net)
     # A hub not yet listening (bring-up): resent spoiled, one request, until answered; then clean.
     net = lab(hub=(Fault.NBMA_AS_PROTOCOL_ONCE,), spoke=(Fault.NBMA_AS_PROTOCOL_ONCE,), cut=("hub1",))
     net.run_for(1.5)                    # sent at +0 and +1, both lost
@@ -543,9 +544,9 @@ def test_keep_first_nbma() -> None:
                                                                              Op.REGISTRATION_REQUEST]
         reply = net.sent("hub1", Op.REGISTRATION_REPLY)[-1]
         assert (reply.dst_nbma, [c.code for c in reply.pkt.cies]) == (NEW_NBMA, [CieCode.SUCCESS])
-        entry = hub_cache(net)[S1["proto"]]
+        entry = cache(net)[S1["proto"]]
         assert (entry["nbma"], entry["claimed_nbma"]) == (bound, NEW_NBMA)
-        assert hub_cache(net)[S2["proto"]]["nbma"] == S2["nbma"]
+        assert cache(net)[S2["proto"]]["nbma"] == S2["nbma"]
 
 
 def test_stale_source_nbma() -> None:
@@ -556,7 +557,7 @@ def test_stale_source_nbma() -> None:
         req = [codec.decode(w.data) for w in net.wire[mark:] if w.src == "spoke1"][-1]
         assert (req.op_type, req.src_nbma) == (Op.REGISTRATION_REQUEST, claimed)
         # The hub binds where it sees the request come from, and accepts it either way.
-        entry = hub_cache(net)[S1["proto"]]
+        entry = cache(net)[S1["proto"]]
         assert (entry["nbma"], entry["claimed_nbma"]) == (NEW_NBMA, claimed)
         reply = net.sent("hub1", Op.REGISTRATION_REPLY)[-1]
         assert [c.code for c in reply.pkt.cies] == [CieCode.SUCCESS]
@@ -606,7 +607,7 @@ def test_reply_cie_without_nbma() -> None:
         [reply] = net.sent("spoke2", Op.RESOLUTION_REPLY)
         assert (reply.pkt.cies[0].client_nbma, reply.pkt.cies[0].client_proto) == (cie_nbma, S2["proto"])
         assert reply.pkt.extension(codec.ResponderAddress).cies[0].client_nbma == S2["nbma"]
-        assert {e["protocol"]: e["nbma"] for e in net.engine("spoke1").views()["cache"]}[S2["proto"]] == S2["nbma"]
+        assert cache(net, "spoke1")[S2["proto"]]["nbma"] == S2["nbma"]
 
 
 def test_reply_to_claimed_nbma() -> None:
@@ -622,7 +623,7 @@ def test_reply_to_claimed_nbma() -> None:
         replies = net.sent("hub1", Op.REGISTRATION_REPLY)
         assert {w.dst_nbma for w in replies if w.pkt.src_proto == S2["proto"]} == {to}
         assert [w.dst for w in replies if w.pkt.src_proto == S1["proto"]] == ["spoke1"]   # not NATed
-        assert hub_cache(net)[S2["proto"]]["nbma"] == public        # bound where seen all the same
+        assert cache(net)[S2["proto"]]["nbma"] == public        # bound where seen all the same
         registered = net.engine("spoke2").views()["nhs"][0]["protocol"] == HUB["proto"]
         assert registered is (to == public)
 
@@ -640,7 +641,7 @@ def test_register_first_nhs_only() -> None:
         net.run_for(HOLD)
         assert {w.dst for w in net.sent("spoke1", Op.REGISTRATION_REQUEST)} == hubs
         for hub in ("hub1", "hub2"):
-            cached = S1["proto"] in {e["protocol"] for e in net.engine(hub).views()["cache"]}
+            cached = S1["proto"] in cache(net, hub)
             assert cached is (hub in hubs), hub
         assert net.engine("spoke1").views()["nhs"][0]["protocol"] == HUB["proto"]
 
@@ -674,7 +675,7 @@ def test_cache_unsolicited_reply() -> None:
         net = lab(hub=faults)
         assert [(p.op_type, p.error_code) for p in probe(net, bogus)] == [
             (Op.ERROR_INDICATION, ErrorCode.INVALID_RESOLUTION_REPLY)]
-        assert ("10.9.9.9" in hub_cache(net)) is cached
+        assert ("10.9.9.9" in cache(net)) is cached
 
 
 def test_traffic_indication_from_tunnel_address() -> None:
@@ -693,7 +694,7 @@ def _restart(net: Net, name: str, faults: tuple[Fault, ...]) -> list:
 
 def test_trust_saved_registration() -> None:
     net = lab(spoke=(Fault.TRUST_SAVED_REGISTRATION,))
-    assert S1["proto"] in hub_cache(net)            # a first start registers as ever
+    assert S1["proto"] in cache(net)            # a first start registers as ever
     for faults, count in (((), 1), ((Fault.TRUST_SAVED_REGISTRATION,), 0)):
         net = lab()
         mark = len(net.sent("spoke1", Op.REGISTRATION_REQUEST))
