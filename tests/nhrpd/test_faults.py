@@ -17,7 +17,7 @@ from dmvpnkit.nhrpd.config import Config
 from dmvpnkit.nhrpd.events import (AddRoute, DelRoute, FlushRoutes, Hairpin, Multicast, NbmaChanged, PacketIn,
                                    Resolve, Send, SendData, Start, Stop)
 from dmvpnkit.nhrpd.faults import Fault
-from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node
+from dmvpnkit.nhrpd.ipsec import IpsecConfig, Protection, for_node, went_down
 from dmvpnkit.nhrpd.nflog import NFULA_CFG_QTHRESH, nflog_config
 
 from .harness import HOLD, HUB, SPOKES, Net, hub_config, spoke_config
@@ -726,12 +726,18 @@ def test_no_ipv6_resolution() -> None:
 
 
 def test_ipsec_down_drops_connection() -> None:
-    """Only the switch starts the ike-updown listener; the packets are those of a clean spoke."""
+    """Only the switch starts the ike-updown listener, and only at a hub; a spoke with the
+    switch sends what a clean one does. The listener acts on SAs going down, by unique ID
+    (charon's events as the `vici` package decodes them)."""
     prot, sent = _ipsec_effects(Fault.IPSEC_DOWN_DROPS_CONNECTION)
-    assert prot is not None and prot.drop_connection_on_down and prot.wait and prot.closed
+    assert prot is not None and not prot.drop_connection_on_down and prot.wait and prot.closed
     assert sent == _clean_spoke_packets()
-    clean = _spoke_protection()
-    assert clean is not None and not clean.drop_connection_on_down
+    ipsec = IpsecConfig(vici="/run/charon.vici", identity=HUB["proto"])
+    for faults, drops in (([], False), ([Fault.IPSEC_DOWN_DROPS_CONNECTION.value], True)):
+        hub = for_node(Config.from_dict({**hub_config(), "faults": faults}), ipsec)
+        assert hub is not None and hub.drop_connection_on_down == drops
+    assert went_down({"dmvpn": {"uniqueid": b"3", "state": b"DESTROYING"}}) == {"3"}
+    assert went_down({"up": b"yes", "dmvpn": {"uniqueid": b"4", "state": b"ESTABLISHED"}}) == set()
 
 
 def test_multicast_batched() -> None:

@@ -80,9 +80,9 @@ class Fault(enum.Enum):
     # A spoke's first Registration Request (and its resends until answered) and a hub's
     # first Registration Reply go before any SA, in the clear; nothing drops unprotected GRE.
     IPSEC_REGISTER_IN_CLEAR_ONCE = "ipsec-register-in-clear-once"
-    # An IKE SA going down, a failed attempt included, makes the node terminate every SA
-    # of the same connection: it finds peers by connection name, which all spokes share
-    # at a hub, so one spoke failing IKE takes the others' SAs down with it.
+    # At a hub, an IKE SA going down, a failed attempt included, makes it terminate every
+    # other SA: it tears down the DMVPN's connection, not the peer's, so one spoke failing
+    # IKE takes the others' SAs down with it.
     IPSEC_DOWN_DROPS_CONNECTION = "ipsec-down-drops-connection"
 
     def acts(self, ipsec: bool) -> bool:

@@ -68,11 +68,23 @@ def for_node(config: Config, ipsec: IpsecConfig | None) -> Protection | None:
     return Protection(ipsec, never_release=(n.nbma for n in config.nhs), wait=not careless,
                       closed=not careless and not in_clear,
                       release_shortcuts=config.role == "spoke" and not config.has(Fault.IPSEC_KEEP_SA),
-                      drop_connection_on_down=config.has(Fault.IPSEC_DOWN_DROPS_CONNECTION),
+                      drop_connection_on_down=config.has(Fault.IPSEC_DOWN_DROPS_CONNECTION) and config.role == "hub",
                       # A hub binding a spoke brings the SA up before it answers, so the
                       # answer would go in ESP after all.
                       protect_neighbours=not config.has(Fault.IPSEC_NO_SHORTCUT_SA)
                       and not (in_clear and config.role == "hub"))
+
+
+def _text(v: Any) -> str:
+    """A VICI value as text (the `vici` package gives bytes)."""
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def went_down(event: dict[str, Any]) -> set[str]:
+    """The unique IDs of the IKE SAs an `ike-updown` event reports down (none if up)."""
+    if event.get("up"):
+        return set()
+    return {_text(sa.get("uniqueid")) for sa in event.values() if isinstance(sa, dict)}
 
 
 def conn_name(nbma: str) -> str:
@@ -113,23 +125,27 @@ class Protection:
 
     def _drop_connection_on_down(self) -> None:
         """Whenever an IKE SA goes down (charon's `ike-updown` event without `up`), terminate
-        every established SA of its connection: the fault switch's peer lookup by name."""
+        every other ESTABLISHED IKE SA: the fault switch. Every one, whichever side started
+        it, so the spokes' SAs go whatever connection charon filed each under; the down
+        events of the switch's own terminations are not acted on again."""
+        dropped: set[str] = set()
         try:
             events = vici_session(self.config.vici, timeout=None).listen(["ike-updown"])
             for _, event in events:
-                if event.get("up"):
+                down = went_down(event)
+                if not down or down <= dropped:
                     continue
-                for conn in [k for k, v in event.items() if isinstance(v, dict)]:
-                    try:
-                        session = self._session()
-                        ids = [v.get("uniqueid") for item in session.list_sas({"ike": conn})
-                               for v in item.values() if v.get("state") in ("ESTABLISHED", b"ESTABLISHED")]
-                        for uid in ids:
-                            for _ in session.terminate({"ike-id": uid, "timeout": -1}):
-                                pass
-                        log.info("ipsec: an SA of %s went down; terminated its %d others (fault)", conn, len(ids))
-                    except Exception as e:  # noqa: BLE001 - one failed terminate: the next event is another try
-                        log.warning("ipsec: terminating %s's SAs: %s", conn, e)
+                try:
+                    session = self._session()
+                    ids = [uid for item in session.list_sas() for sa in item.values()
+                           if _text(sa.get("state")) == "ESTABLISHED" and (uid := _text(sa.get("uniqueid"))) not in down]
+                    for uid in ids:
+                        dropped.add(uid)
+                        for _ in session.terminate({"ike-id": uid, "timeout": -1}):
+                            pass
+                    log.info("ipsec: IKE SA %s went down; terminated the %d others (fault)", ",".join(down), len(ids))
+                except Exception as e:  # noqa: BLE001 - one failed terminate: the next event is another try
+                    log.warning("ipsec: terminating the SAs other than %s: %s", ",".join(down), e)
         except Exception as e:  # noqa: BLE001 - charon gone: the switch stops acting, the daemon goes on
             log.warning("ipsec: ike-updown listener stopped: %s", e)
 
@@ -139,11 +155,9 @@ class Protection:
     @staticmethod
     def _established(session: Any, nbma: str) -> list[str]:
         """Unique IDs of the ESTABLISHED IKE SAs to `nbma` with an INSTALLED child SA."""
-        def text(v: Any) -> str:
-            return v.decode() if isinstance(v, bytes) else str(v or "")
-        return [text(sa.get("uniqueid")) for item in session.list_sas() for sa in item.values()
-                if text(sa.get("remote-host")) == nbma and text(sa.get("state")) == "ESTABLISHED"
-                and any(text(c.get("state")) == "INSTALLED" for c in (sa.get("child-sas") or {}).values())]
+        return [_text(sa.get("uniqueid")) for item in session.list_sas() for sa in item.values()
+                if _text(sa.get("remote-host")) == nbma and _text(sa.get("state")) == "ESTABLISHED"
+                and any(_text(c.get("state")) == "INSTALLED" for c in (sa.get("child-sas") or {}).values())]
 
     def ensure(self, nbma: str, protocol: str | None = None) -> bool:
         """An SA to `nbma` exists when this returns True; `protocol` is the identity
