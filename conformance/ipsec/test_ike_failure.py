@@ -7,7 +7,7 @@ import pytest
 from dmvpnkit.capture import expect, expect_all, expect_none
 from dmvpnkit.labs.vici import Initiator
 
-from ..conftest import _capture, bringup, nbma, ping, tunnel
+from ..conftest import _capture, bringup, nbma, ping, tunnel, wait_quietly
 
 pytestmark = [pytest.mark.topology("hub_2spoke", wrong_psk="spoke2"), pytest.mark.phases(1, 2, 3)]
 
@@ -16,6 +16,11 @@ pytestmark = [pytest.mark.topology("hub_2spoke", wrong_psk="spoke2"), pytest.mar
 def test_spoke_with_failed_ike_is_not_registered(lab) -> None:
     """spoke2 cannot authenticate: no SA with the hub, no binding at the hub, and none of
     its NHRP reaches the hub, encrypted or in the clear."""
+    # The lab is up once spoke1 registers; spoke2 tries IKE for its first registration,
+    # which a loaded machine may start later. A spoke registers at least every third of
+    # its holding time, so that long bounds the wait.
+    wait_quietly("spoke2 to try IKE with hub1", lambda: lab.bringup.timeline(stop=False).where(
+        node="hub1", data="ike", src=nbma(lab, "spoke2")), timeout=lab.topo.dmvpn.holdtime / 3)
     tl = bringup(lab)
     expect_all(tl, "spoke2 trying IKE with hub1", node="hub1", data="ike", src=nbma(lab, "spoke2"))
     assert nbma(lab, "hub1") not in lab.driver.ipsec.established("spoke2"), lab.driver.ipsec.sas("spoke2")

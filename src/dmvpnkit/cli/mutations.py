@@ -146,7 +146,11 @@ def run(args: argparse.Namespace) -> int:
     (args.out / "matrix.json").write_text(json.dumps(matrix, indent=2) + "\n")
     lines = [f"{s}: {', '.join(sorted(c.split('::')[-1] for c in cases)) or 'NOTHING'}"
              for s, cases in caught.items()]
+    # A case the baseline did not pass cannot be made worse: name those, so a switch that
+    # fails nothing shows whether the switch or a baseline case was at fault.
+    unsound = sorted(f"{c} {o}" for c, o in baseline.items() if o != "PASS")
     lines += ["", f"cases no switch fails ({len(never)}):"] + [f"  {c}" for c in never]
+    lines += [f"baseline cases that did not PASS ({len(unsound)}):"] + [f"  {c}" for c in unsound]
     lines += ["", sc.line(), f"cases without a targeted kill ({len(sc.without_targeted_kill)}):"] + \
         [f"  {c}" for c in sc.without_targeted_kill]
     (args.out / "matrix.txt").write_text("\n".join(lines) + "\n")
