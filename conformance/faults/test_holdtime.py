@@ -60,12 +60,15 @@ def expiry(lab, renewals, scenario_capture):
             e.protocol for e in lab.driver.cache("hub1")}, HOLD + HOLD / 3 + 2)
         out["expired_after"] = time.time() - t0 if expired else None
         out["cache"] = lab.driver.cache("hub1")
+        # And the routing protocol's adjacency to spoke2 at hub1, whose timer races the
+        # binding's: so it is down, and comes back whole, before the cases send traffic.
+        lab.wait_unrouted("hub1", "spoke2", since=t0)
         # Listening before the uplink returns: the spoke may register at once.
         cap = scenario_capture("after_expiry")
     out["t_restore"] = cut.lifted
     wait_quietly("spoke2 to register again", lambda: tunnel(lab, "spoke2") in {
         e.protocol for e in lab.driver.cache("hub1")}, HOLD + 5)
-    lab.wait_routed()           # a routing protocol's adjacency to spoke2 went down with it
+    lab.wait_routed()
     out["timeline"] = cap.timeline()
     return out
 

@@ -27,6 +27,7 @@ from . import underlay
 from .backend import Backend
 from . import implementations
 from .implementations import Implementation, Setup, Unimplemented
+from .implementations.frr import DEAD_TIME
 from .ipsec import StrongswanDriver
 from .node import Node
 from .spec import Ipsec, Topology
@@ -40,6 +41,7 @@ REGISTRATION_BACKOFF_CAP = 64.0     # s between registration retries at most (FR
 ANSWER_WITHIN = 5.0                 # s after the hub has a spoke: until its reply is at the spoke (in flight, or resent)
 ROUTING_CONVERGENCE = 30.0          # s after registration: BGP connects every 1 s and sends at once (timers 3 9)
 STATIC_ROUTED_WITHIN = 5.0          # s after registration: a static route's next hop resolves (milliseconds)
+ROUTING_DEAD_SLACK = 3.0            # s past a dead time: the keepalive or hello in flight, and zebra
 T = TypeVar("T")
 
 
@@ -500,6 +502,21 @@ class Lab:
             # BGP's connect retry (1 s) and first UPDATEs, OSPF's hellos (1 s) and
             # flooding, follow registration closely.
             wait_until(what, self.routed, timeout, ok=lambda missing: not missing)
+
+    def wait_unrouted(self, node: str, silent: str, since: float) -> bool:
+        """With a routing protocol, until `node` stops routing `silent`'s LAN into the
+        tunnel, once the protocol's dead time has run from `since` (wall clock, when
+        `silent` went quiet); False if it still does then. A scenario that cuts a node
+        off waits for this before it restores the node: restored sooner, the adjacency
+        may be reset after `wait_routed` has seen the route, as the far side's timer runs
+        out late. Static routes never go: True at once."""
+        dead = DEAD_TIME.get(self.topo.dmvpn.routing)
+        lan = self.topo.nodes[silent].lan
+        if dead is None or lan is None:
+            return True
+        return wait_quietly(f"{node} to stop routing {silent}'s LAN {lan} ({self.topo.dmvpn.routing})",
+                            lambda: str(lan) in self.routed().get(node, []),
+                            max(0.0, since + dead + ROUTING_DEAD_SLACK - time.time()))
 
     def down(self) -> list[str]:
         self.save("stopping")

@@ -40,6 +40,9 @@ REGISTER_WITHIN = 10.0      # s: how long the routing daemons wait for the spoke
 # daemon's restart, which stops the multicast its hellos travel by (4 s did not). Lost
 # database exchange is resent after 1 s (FRR's default: 5), for the labs with loss.
 OSPF_HELLO, OSPF_DEAD = 1, 10
+BGP_KEEPALIVE, BGP_HOLD = 3, 9
+# s a routing adjacency outlives a silent neighbour (BGP's hold time, OSPF's dead interval)
+DEAD_TIME = {"bgp": float(BGP_HOLD), "ospf": float(OSPF_DEAD)}
 # Configuration mutations (`--impl-var KEY=no`): a deliberately wrong FRR configuration
 # that a routing case must catch, as nhrpd's fault switches are for the NHRP cases.
 MUTATIONS = {
@@ -121,8 +124,8 @@ def render(v: DmvpnView, variables: Mapping[str, str] | None = None) -> str:
     # renders this same file.
     return _env.get_template("frr.conf.j2").render(
         v=v, var={**MUTATIONS, **(variables or {}), "nflog_group": NFLOG_GROUP, "mcast_nflog_group": MCAST_NFLOG_GROUP,
-                  "bgp_asn": BGP_ASN, "ospf_hello": OSPF_HELLO,
-                  "ospf_dead": OSPF_DEAD})
+                  "bgp_asn": BGP_ASN, "bgp_keepalive": BGP_KEEPALIVE, "bgp_hold": BGP_HOLD,
+                  "ospf_hello": OSPF_HELLO, "ospf_dead": OSPF_DEAD})
 
 
 def daemons(routing: str) -> tuple[str, ...]:
